@@ -1,0 +1,218 @@
+"""The one typed definition of K2's stack.
+
+Both the local backend (native processes on 127.0.0.1) and the Pulumi program (Docker) read
+this module: every service's version, image, ports, static environment, health probe,
+dependencies and data directories is written here once and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from k2.settings import ENV_PREFIX, Endpoints
+
+LOOPBACK = "127.0.0.1"
+
+
+class ServiceName(StrEnum):
+    """Every service of the stack, in start order."""
+
+    POSTGRES = "postgres"
+    SEAWEEDFS = "seaweedfs"
+    KAFKA = "kafka"
+    REGISTRY = "registry"
+    ICEBERG_REST = "iceberg-rest"
+    PROMETHEUS = "prometheus"
+
+
+class Probe(BaseModel):
+    """A health probe: what "healthy" means for a service.
+
+    kind:
+      tcp       the port accepts a connection;
+      http      GET `path` on the port answers `expect_status`;
+      kafka     a Kafka admin client lists topics through the port;
+      postgres  a SQL `SELECT 1` succeeds through the port.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["tcp", "http", "kafka", "postgres"]
+    port: str
+    path: str = "/"
+    expect_status: int = 200
+    timeout_s: float = Field(default=120.0, gt=0)
+
+
+class ServiceSpec(BaseModel):
+    """One service of the stack."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: ServiceName
+    description: str
+    version: str
+    # Docker image (pinned tag) the Pulumi program runs; the local backend runs the same
+    # release from Maven Central, PyPI or Debian instead.
+    image: str
+    # Port name -> port. For Docker these are the container ports; the local backend uses
+    # them as the default host ports of the persistent stack (ephemeral stacks pick free ones).
+    ports: Mapping[str, int]
+    # Non-secret environment common to both backends.
+    env: Mapping[str, str] = Field(default_factory=dict)
+    health: Probe
+    depends_on: tuple[ServiceName, ...] = ()
+    data_dirs: tuple[str, ...] = ("data",)
+    # Memory limit (MiB): -Xmx for JVMs, a Docker memory limit for containers.
+    memory_mb: int
+
+
+# Credentials and database names are not secrets; passwords and keys are generated per stack.
+POSTGRES_USER = "k2"
+CATALOG_DATABASE = "iceberg_catalog"
+REGISTRY_DATABASE = "schema_registry"
+WAREHOUSE_BUCKET = "warehouse"
+S3_REGION = "us-east-1"
+REGISTRY_COMPATIBILITY = "BACKWARD_TRANSITIVE"
+CCOMPAT_PATH = "/apis/ccompat/v7"
+
+TOPOLOGY: tuple[ServiceSpec, ...] = (
+    ServiceSpec(
+        name=ServiceName.POSTGRES,
+        description="PostgreSQL: the Iceberg catalog's and the schema registry's storage",
+        version="15",
+        image="postgres:15.18-bookworm",
+        ports={"sql": 15432},
+        health=Probe(kind="postgres", port="sql"),
+        memory_mb=512,
+    ),
+    ServiceSpec(
+        name=ServiceName.SEAWEEDFS,
+        description="SeaweedFS: S3 object storage for the Iceberg warehouse",
+        version="4.48",
+        image="chrislusf/seaweedfs:4.48",
+        ports={
+            "s3": 18333,
+            "master": 19333,
+            "volume": 18380,
+            "filer": 18888,
+            "master_grpc": 29333,
+            "volume_grpc": 28380,
+            "filer_grpc": 28888,
+            "s3_grpc": 28333,
+        },
+        health=Probe(kind="http", port="s3", path="/healthz"),
+        memory_mb=1024,
+    ),
+    ServiceSpec(
+        name=ServiceName.KAFKA,
+        description="Apache Kafka in KRaft mode (single node locally)",
+        version="4.4.0",
+        image="apache/kafka:4.4.0",
+        ports={"broker": 19092, "controller": 19093},
+        health=Probe(kind="kafka", port="broker"),
+        memory_mb=1024,
+    ),
+    ServiceSpec(
+        name=ServiceName.REGISTRY,
+        description="Apicurio Registry: Confluent-compatible schema registry on PostgreSQL",
+        version="3.3.3",
+        image="apicurio/apicurio-registry:3.3.3",
+        ports={"http": 18081},
+        health=Probe(kind="http", port="http", path=CCOMPAT_PATH + "/subjects"),
+        depends_on=(ServiceName.POSTGRES,),
+        data_dirs=(),
+        memory_mb=768,
+    ),
+    ServiceSpec(
+        name=ServiceName.ICEBERG_REST,
+        description="Apache Iceberg REST catalog: JDBC catalog on PostgreSQL, S3FileIO on SeaweedFS",
+        version="1.10.0",
+        image="apache/iceberg-rest-fixture:1.10.0",
+        ports={"http": 18181},
+        env={"AWS_REGION": S3_REGION, "CATALOG_CLIENT_REGION": S3_REGION},
+        health=Probe(kind="http", port="http", path="/v1/config"),
+        depends_on=(ServiceName.POSTGRES, ServiceName.SEAWEEDFS),
+        data_dirs=(),
+        memory_mb=768,
+    ),
+    ServiceSpec(
+        name=ServiceName.PROMETHEUS,
+        description="Prometheus: scrapes K2's workers and the stack",
+        version="2.42.0",
+        image="prom/prometheus:v2.42.0",
+        ports={"http": 19090},
+        health=Probe(kind="http", port="http", path="/-/ready"),
+        memory_mb=512,
+    ),
+)
+
+SERVICES: Mapping[ServiceName, ServiceSpec] = {spec.name: spec for spec in TOPOLOGY}
+
+
+def start_order() -> tuple[ServiceSpec, ...]:
+    """Services in an order where each comes after everything it depends on."""
+    ordered: list[ServiceSpec] = []
+    seen: set[ServiceName] = set()
+
+    def visit(spec: ServiceSpec, path: tuple[ServiceName, ...]) -> None:
+        if spec.name in seen:
+            return
+        if spec.name in path:
+            raise ValueError(f"dependency cycle: {' -> '.join([*path, spec.name])}")
+        for dep in spec.depends_on:
+            visit(SERVICES[dep], (*path, spec.name))
+        seen.add(spec.name)
+        ordered.append(spec)
+
+    for spec in TOPOLOGY:
+        visit(spec, ())
+    return tuple(ordered)
+
+
+class Credentials(BaseModel):
+    """A stack's generated secrets."""
+
+    model_config = ConfigDict(frozen=True)
+
+    postgres_password: str
+    s3_access_key_id: str
+    s3_secret_access_key: str
+
+
+def endpoints(
+    host_ports: Mapping[ServiceName, Mapping[str, int]],
+    credentials: Credentials,
+    host: str = LOOPBACK,
+) -> dict[str, str]:
+    """The `K2_*` endpoint variables of a stack, keyed by their variable names.
+
+    The one place that turns ports into URLs: `task stack:env`, the test fixture and the
+    Pulumi outputs all call it.
+    """
+
+    def port(service: ServiceName, name: str) -> int:
+        return host_ports[service][name]
+
+    values = Endpoints(
+        kafka_bootstrap_servers=f"{host}:{port(ServiceName.KAFKA, 'broker')}",
+        schema_registry_url=f"http://{host}:{port(ServiceName.REGISTRY, 'http')}{CCOMPAT_PATH}",
+        iceberg_catalog_uri=f"http://{host}:{port(ServiceName.ICEBERG_REST, 'http')}",
+        s3_endpoint=f"http://{host}:{port(ServiceName.SEAWEEDFS, 's3')}",
+        s3_access_key_id=credentials.s3_access_key_id,
+        s3_secret_access_key=credentials.s3_secret_access_key,  # type: ignore[arg-type]
+        postgres_dsn=(
+            f"postgresql://{POSTGRES_USER}:{credentials.postgres_password}"
+            f"@{host}:{port(ServiceName.POSTGRES, 'sql')}/{CATALOG_DATABASE}"
+        ),  # type: ignore[arg-type]
+        prometheus_url=f"http://{host}:{port(ServiceName.PROMETHEUS, 'http')}",
+    )
+    out: dict[str, str] = {}
+    for field, value in values.model_dump().items():
+        raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        out[ENV_PREFIX + field.upper()] = str(raw)
+    return out
