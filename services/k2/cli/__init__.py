@@ -1,0 +1,1 @@
+"""The `k2` command line: one typer app, one module per command group."""

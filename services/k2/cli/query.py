@@ -1,0 +1,5 @@
+"""`k2 query` commands (placeholder until its issue lands)."""
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
