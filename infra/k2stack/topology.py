@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from k2.settings import ENV_PREFIX, Endpoints
+from pydantic import BaseModel, ConfigDict, Field
 
 LOOPBACK = "127.0.0.1"
 
@@ -48,6 +47,18 @@ class Probe(BaseModel):
     timeout_s: float = Field(default=120.0, gt=0)
 
 
+DockerHealthTool = Literal["wget", "curl", "pg_isready", "kafka-cli"]
+
+
+class MetricsEndpoint(BaseModel):
+    """Where Prometheus scrapes a service."""
+
+    model_config = ConfigDict(frozen=True)
+
+    port: str
+    path: str = "/metrics"
+
+
 class ServiceSpec(BaseModel):
     """One service of the stack."""
 
@@ -69,6 +80,10 @@ class ServiceSpec(BaseModel):
     data_dirs: tuple[str, ...] = ("data",)
     # Memory limit (MiB): -Xmx for JVMs, a Docker memory limit for containers.
     memory_mb: int
+    metrics: MetricsEndpoint | None = None
+    # The tool inside the Docker image that runs `health` as a container health check
+    # (see `docker_healthcheck`); images differ in what they ship.
+    docker_health_tool: DockerHealthTool = "wget"
 
 
 # Credentials and database names are not secrets; passwords and keys are generated per stack.
@@ -89,6 +104,7 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         ports={"sql": 15432},
         health=Probe(kind="postgres", port="sql"),
         memory_mb=512,
+        docker_health_tool="pg_isready",
     ),
     ServiceSpec(
         name=ServiceName.SEAWEEDFS,
@@ -97,13 +113,17 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         image="chrislusf/seaweedfs:4.48",
         ports={
             "s3": 18333,
-            "master": 19333,
-            "volume": 18380,
-            "filer": 18888,
-            "master_grpc": 29333,
-            "volume_grpc": 28380,
-            "filer_grpc": 28888,
             "s3_grpc": 28333,
+            "master": 19333,
+            "master_grpc": 29333,
+            "volume": 18380,
+            "volume_grpc": 28380,
+            "filer": 18888,
+            "filer_grpc": 28888,
+            # weed mini's admin server cannot be turned off, and its worker dials the admin's
+            # gRPC port at admin + 10000 whatever -admin.port.grpc says (seen with 4.48).
+            "admin": 13646,
+            "admin_grpc": 23646,
         },
         health=Probe(kind="http", port="s3", path="/healthz"),
         memory_mb=1024,
@@ -116,6 +136,7 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         ports={"broker": 19092, "controller": 19093},
         health=Probe(kind="kafka", port="broker"),
         memory_mb=1024,
+        docker_health_tool="kafka-cli",
     ),
     ServiceSpec(
         name=ServiceName.REGISTRY,
@@ -127,6 +148,7 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         depends_on=(ServiceName.POSTGRES,),
         data_dirs=(),
         memory_mb=768,
+        docker_health_tool="curl",
     ),
     ServiceSpec(
         name=ServiceName.ICEBERG_REST,
@@ -139,6 +161,7 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         depends_on=(ServiceName.POSTGRES, ServiceName.SEAWEEDFS),
         data_dirs=(),
         memory_mb=768,
+        docker_health_tool="curl",
     ),
     ServiceSpec(
         name=ServiceName.PROMETHEUS,
@@ -148,10 +171,63 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         ports={"http": 19090},
         health=Probe(kind="http", port="http", path="/-/ready"),
         memory_mb=512,
+        metrics=MetricsEndpoint(port="http"),
     ),
 )
 
 SERVICES: Mapping[ServiceName, ServiceSpec] = {spec.name: spec for spec in TOPOLOGY}
+
+# Kafka's in-network listener in the Docker stack: containers reach brokers by alias on this
+# port, while the topology's "broker" port is the listener advertised to the host.
+KAFKA_DOCKER_INTERNAL_PORT = 9092
+
+
+class DockerOnlySpec(BaseModel):
+    """A service only the Docker stack runs: it has no native package on our machines."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str
+    version: str
+    image: str
+    ports: Mapping[str, int]
+    health: Probe
+    memory_mb: int
+    docker_health_tool: DockerHealthTool = "wget"
+
+
+GRAFANA = DockerOnlySpec(
+    name="grafana",
+    description="Grafana: K2's dashboards, provisioned from files (Docker stack only)",
+    version="12.2.0",
+    image="grafana/grafana:12.2.0",
+    ports={"http": 13000},
+    health=Probe(kind="http", port="http", path="/api/health"),
+    memory_mb=256,
+)
+
+
+def docker_healthcheck(spec: ServiceSpec | DockerOnlySpec) -> list[str]:
+    """The container health check command (Docker `CMD` form) that runs `spec.health`."""
+    probe = spec.health
+    port = KAFKA_DOCKER_INTERNAL_PORT if probe.kind == "kafka" else spec.ports[probe.port]
+    url = f"http://{LOOPBACK}:{port}{probe.path}"
+    match spec.docker_health_tool:
+        case "wget":
+            return ["CMD", "wget", "-q", "-O", "/dev/null", url]
+        case "curl":
+            return ["CMD", "curl", "-fsS", "-o", "/dev/null", url]
+        case "pg_isready":
+            return ["CMD", "pg_isready", "-h", LOOPBACK, "-p", str(port), "-U", POSTGRES_USER]
+        case "kafka-cli":
+            return [
+                "CMD",
+                "/opt/kafka/bin/kafka-cluster.sh",
+                "cluster-id",
+                "--bootstrap-server",
+                f"{LOOPBACK}:{port}",
+            ]
 
 
 def start_order() -> tuple[ServiceSpec, ...]:
@@ -188,28 +264,31 @@ def endpoints(
     host_ports: Mapping[ServiceName, Mapping[str, int]],
     credentials: Credentials,
     host: str = LOOPBACK,
+    service_hosts: Mapping[ServiceName, str] | None = None,
 ) -> dict[str, str]:
     """The `K2_*` endpoint variables of a stack, keyed by their variable names.
 
     The one place that turns ports into URLs: `task stack:env`, the test fixture and the
-    Pulumi outputs all call it.
+    Pulumi outputs all call it. `service_hosts` gives a service its own host name (inside a
+    Docker network every service is reached by its alias); others use `host`.
     """
+    hosts = service_hosts or {}
 
-    def port(service: ServiceName, name: str) -> int:
-        return host_ports[service][name]
+    def port(service: ServiceName, name: str) -> str:
+        return f"{hosts.get(service, host)}:{host_ports[service][name]}"
 
     values = Endpoints(
-        kafka_bootstrap_servers=f"{host}:{port(ServiceName.KAFKA, 'broker')}",
-        schema_registry_url=f"http://{host}:{port(ServiceName.REGISTRY, 'http')}{CCOMPAT_PATH}",
-        iceberg_catalog_uri=f"http://{host}:{port(ServiceName.ICEBERG_REST, 'http')}",
-        s3_endpoint=f"http://{host}:{port(ServiceName.SEAWEEDFS, 's3')}",
+        kafka_bootstrap_servers=port(ServiceName.KAFKA, "broker"),
+        schema_registry_url=f"http://{port(ServiceName.REGISTRY, 'http')}{CCOMPAT_PATH}",
+        iceberg_catalog_uri=f"http://{port(ServiceName.ICEBERG_REST, 'http')}",
+        s3_endpoint=f"http://{port(ServiceName.SEAWEEDFS, 's3')}",
         s3_access_key_id=credentials.s3_access_key_id,
-        s3_secret_access_key=credentials.s3_secret_access_key,  # type: ignore[arg-type]
+        s3_secret_access_key=credentials.s3_secret_access_key,
         postgres_dsn=(
             f"postgresql://{POSTGRES_USER}:{credentials.postgres_password}"
-            f"@{host}:{port(ServiceName.POSTGRES, 'sql')}/{CATALOG_DATABASE}"
-        ),  # type: ignore[arg-type]
-        prometheus_url=f"http://{host}:{port(ServiceName.PROMETHEUS, 'http')}",
+            f"@{port(ServiceName.POSTGRES, 'sql')}/{CATALOG_DATABASE}"
+        ),
+        prometheus_url=f"http://{port(ServiceName.PROMETHEUS, 'http')}",
     )
     out: dict[str, str] = {}
     for field, value in values.model_dump().items():

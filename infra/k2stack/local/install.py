@@ -24,7 +24,7 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
 
 
-def _run(argv: list[str], what: str, cwd: Path | None = None) -> None:
+def run_step(argv: list[str], what: str, cwd: Path | None = None) -> None:
     """Run an install step, its output streamed to our stderr so the user sees progress."""
     print(f"[k2 stack] {what}", file=sys.stderr, flush=True)
     try:
@@ -52,11 +52,15 @@ def maven_classpath(cache_dir: Path, name: str, pom: Path) -> Path:
         return target
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    _run(
+    run_step(
         [
-            "mvn", "-B", "-f", str(pom),
+            "mvn",
+            "-B",
+            "-f",
+            str(pom),
             f"{MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies",
-            f"-DoutputDirectory={target}", "-DincludeScope=runtime",
+            f"-DoutputDirectory={target}",
+            "-DincludeScope=runtime",
         ],
         f"resolving {name} from Maven Central",
     )
@@ -73,10 +77,13 @@ def maven_artifact(cache_dir: Path, coordinates: str) -> Path:
         return files[0]
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    _run(
+    run_step(
         [
-            "mvn", "-B", f"{MAVEN_DEPENDENCY_PLUGIN}:copy",
-            f"-Dartifact={coordinates}", f"-DoutputDirectory={target}",
+            "mvn",
+            "-B",
+            f"{MAVEN_DEPENDENCY_PLUGIN}:copy",
+            f"-Dartifact={coordinates}",
+            f"-DoutputDirectory={target}",
         ],
         f"downloading {coordinates} from Maven Central",
     )
@@ -94,7 +101,7 @@ def extract_tarball(cache_dir: Path, archive: Path, name: str) -> Path:
         return target
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    _run(["tar", "-xzf", str(archive), "-C", str(target)], f"unpacking {archive.name}")
+    run_step(["tar", "-xzf", str(archive), "-C", str(target)], f"unpacking {archive.name}")
     return _mark_complete(target)
 
 
@@ -112,16 +119,16 @@ def debian_package(cache_dir: Path, package: str, version: str) -> Path:
     downloads.mkdir(parents=True)
     spec = f"{package}={version}"
     try:
-        _run(["apt-get", "download", spec], f"downloading {spec} from Debian", cwd=downloads)
+        run_step(["apt-get", "download", spec], f"downloading {spec} from Debian", cwd=downloads)
     except StackError:
         # A fresh machine may have no package lists yet.
-        _run(["apt-get", "update", "-q"], "updating Debian package lists")
-        _run(["apt-get", "download", spec], f"downloading {spec} from Debian", cwd=downloads)
+        run_step(["apt-get", "update", "-q"], "updating Debian package lists")
+        run_step(["apt-get", "download", spec], f"downloading {spec} from Debian", cwd=downloads)
     debs = list(downloads.glob("*.deb"))
     if len(debs) != 1:
         raise StackError(f"apt-get download {spec} left {len(debs)} .deb files in {downloads}")
     target.mkdir(parents=True)
-    _run(["dpkg-deb", "-x", str(debs[0]), str(target)], f"extracting {debs[0].name}")
+    run_step(["dpkg-deb", "-x", str(debs[0]), str(target)], f"extracting {debs[0].name}")
     shutil.rmtree(downloads, ignore_errors=True)
     return _mark_complete(target)
 

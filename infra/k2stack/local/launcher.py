@@ -21,6 +21,8 @@ class LaunchCommand:
     argv: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
+    # Run as this OS user (PostgreSQL refuses to run as root); None: as ourselves.
+    user: str | None = None
 
 
 class Launcher(ABC):

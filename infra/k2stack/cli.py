@@ -1,0 +1,119 @@
+"""`k2-stack`: the local backend's commands (`task stack:*` calls these)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from k2.errors import K2Error
+from rich.console import Console
+from rich.table import Table
+
+from k2stack.local.context import default_state_dir
+from k2stack.local.stack import LocalStack
+from k2stack.topology import ServiceName
+
+app = typer.Typer(no_args_is_help=True, help="K2's local stack: real services on 127.0.0.1.")
+console = Console(stderr=True)
+
+StateDir = Annotated[
+    Path,
+    typer.Option("--state-dir", envvar="K2_STACK_DIR", help="The stack's state directory."),
+]
+
+
+def _stack(state_dir: Path) -> LocalStack:
+    return LocalStack(state_dir)
+
+
+def _fail(e: K2Error) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {e}")
+    return typer.Exit(1)
+
+
+@app.command()
+def install(state_dir: StateDir = default_state_dir()) -> None:
+    """Download everything the stack needs (idempotent)."""
+    try:
+        _stack(state_dir).install()
+    except K2Error as e:
+        raise _fail(e) from e
+
+
+@app.command()
+def up(state_dir: StateDir = default_state_dir()) -> None:
+    """Start every service in dependency order, each after a real health probe."""
+    try:
+        env = _stack(state_dir).up()
+    except K2Error as e:
+        raise _fail(e) from e
+    console.print(f"[green]stack up[/] at {state_dir}; endpoints: `task stack:env`")
+    for key, value in env.items():
+        if "SECRET" not in key and "DSN" not in key:
+            console.print(f"  {key}={value}")
+
+
+@app.command()
+def down(
+    state_dir: StateDir = default_state_dir(),
+    purge: Annotated[bool, typer.Option(help="Also delete all data and logs.")] = False,
+) -> None:
+    """Stop exactly the processes the stack started."""
+    try:
+        stopped = _stack(state_dir).down(purge=purge)
+    except K2Error as e:
+        raise _fail(e) from e
+    console.print(f"stopped {len(stopped)} service(s)" + (", data deleted" if purge else ""))
+
+
+@app.command()
+def status(state_dir: StateDir = default_state_dir()) -> None:
+    """Each service: pid, probe result, log file. Exits 1 unless all are healthy."""
+    try:
+        rows = _stack(state_dir).status()
+    except K2Error as e:
+        raise _fail(e) from e
+    table = Table("service", "pid", "state", "log")
+    for row in rows:
+        state = "[green]healthy[/]" if row.healthy else f"[red]{row.detail}[/]"
+        table.add_row(row.service.value, str(row.pid or "-"), state, str(row.log_file))
+    Console().print(table)
+    if not all(row.healthy for row in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def env(state_dir: StateDir = default_state_dir()) -> None:
+    """Print the K2_* endpoints as KEY=VALUE lines (eval-able, includes secrets)."""
+    try:
+        values = _stack(state_dir).env()
+    except K2Error as e:
+        raise _fail(e) from e
+    for key, value in values.items():
+        sys.stdout.write(f"{key}={value}\n")
+    sys.stdout.write(f"K2_STACK_DIR={state_dir}\n")
+
+
+@app.command()
+def logs(
+    service: Annotated[str | None, typer.Argument(help="One service; default all.")] = None,
+    state_dir: StateDir = default_state_dir(),
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n")] = 40,
+) -> None:
+    """Show the services' log files (they live under the state directory)."""
+    try:
+        ctx = _stack(state_dir).context()
+        names = [ServiceName(service)] if service else list(ServiceName)
+    except (K2Error, ValueError) as e:
+        console.print(f"[bold red]error:[/] {e}")
+        raise typer.Exit(1) from e
+    files = [str(ctx.log_file(name)) for name in names if ctx.log_file(name).is_file()]
+    if not files:
+        console.print("no logs yet")
+        return
+    argv = ["tail", f"-n{lines}", *(["-F"] if follow else []), *files]
+    raise typer.Exit(subprocess.call(argv))

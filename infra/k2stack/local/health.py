@@ -1,0 +1,98 @@
+"""Health probes: what "healthy" means for each kind of service, checked with a real client."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import psycopg
+from confluent_kafka.admin import AdminClient
+from k2.errors import StackError
+
+from k2stack.local.context import StackContext
+from k2stack.topology import LOOPBACK, POSTGRES_USER, Probe, ServiceName
+
+
+def check(probe: Probe, service: ServiceName, ctx: StackContext) -> str | None:
+    """Run a probe once. Returns None when healthy, else why not."""
+    port = ctx.port(service, probe.port)
+    try:
+        if probe.kind == "tcp":
+            with socket.create_connection((LOOPBACK, port), timeout=2):
+                return None
+        if probe.kind == "http":
+            response = httpx.get(f"http://{LOOPBACK}:{port}{probe.path}", timeout=3)
+            if response.status_code == probe.expect_status:
+                return None
+            return f"GET {probe.path} answered {response.status_code}"
+        if probe.kind == "kafka":
+            admin = AdminClient(
+                {"bootstrap.servers": f"{LOOPBACK}:{port}", "socket.timeout.ms": 2000}
+            )
+            admin.list_topics(timeout=3)
+            return None
+        if probe.kind == "postgres":
+            with psycopg.connect(
+                host=LOOPBACK,
+                port=port,
+                user=POSTGRES_USER,
+                password=ctx.credentials.postgres_password,
+                dbname="postgres",
+                connect_timeout=3,
+            ) as conn:
+                conn.execute("SELECT 1")
+            return None
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+    return f"unknown probe kind {probe.kind}"
+
+
+def describe(probe: Probe, service: ServiceName, ctx: StackContext) -> str:
+    port = ctx.port(service, probe.port)
+    target = f"{LOOPBACK}:{port}"
+    if probe.kind == "http":
+        target = f"http://{target}{probe.path} -> {probe.expect_status}"
+    return f"{probe.kind} probe {target}"
+
+
+def wait_healthy(
+    probe: Probe,
+    service: ServiceName,
+    ctx: StackContext,
+    alive: Callable[[], bool],
+    log_file: Path,
+) -> float:
+    """Wait until the probe passes; return the seconds it took.
+
+    Fails fast when the process dies, and after `probe.timeout_s` otherwise, with the probe
+    and the log file named.
+    """
+    started = time.monotonic()
+    last = "not probed yet"
+    while time.monotonic() - started < probe.timeout_s:
+        if not alive():
+            raise StackError(
+                f"{service.value} exited before becoming healthy ({describe(probe, service, ctx)});"
+                f" last probe: {last}; see its log {log_file}:\n{tail(log_file)}"
+            )
+        outcome = check(probe, service, ctx)
+        if outcome is None:
+            return time.monotonic() - started
+        last = outcome
+        time.sleep(0.25)
+    raise StackError(
+        f"{service.value} did not become healthy within {probe.timeout_s:.0f}s "
+        f"({describe(probe, service, ctx)}); last probe: {last}; see its log {log_file}:\n"
+        f"{tail(log_file)}"
+    )
+
+
+def tail(log_file: Path, lines: int = 15) -> str:
+    try:
+        text = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join("    " + line for line in text[-lines:])

@@ -1,0 +1,118 @@
+"""Starting and stopping the stack's processes by pid, and nothing else.
+
+A pid file records the pid and the kernel's start time of the process; a pid whose start time
+differs is a different process that reused the number, and is never signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from k2.errors import StackError
+
+from k2stack.local.launcher import LaunchCommand
+
+
+@dataclass(frozen=True)
+class RunningProcess:
+    pid: int
+    start_ticks: int
+
+
+def _start_ticks(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (start time), or None if gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces: split after its closing parenthesis.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] in {"Z", "X"}:
+        return None
+    return int(fields[19])
+
+
+def start(command: LaunchCommand, log_file: Path, pid_file: Path) -> RunningProcess:
+    """Start a process in its own session, its output appended to `log_file`."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **command.env}
+    with log_file.open("ab") as log:
+        log.write(f"\n=== k2 stack: starting {' '.join(command.argv)}\n".encode())
+        log.flush()
+        try:
+            proc = subprocess.Popen(
+                command.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=command.cwd,
+                env=env,
+                start_new_session=True,
+                user=command.user if command.user and os.geteuid() == 0 else None,
+            )
+        except OSError as e:
+            raise StackError(f"could not start {command.argv[0]}: {e}") from e
+    ticks = _start_ticks(proc.pid)
+    running = RunningProcess(proc.pid, ticks if ticks is not None else -1)
+    pid_file.write_text(json.dumps({"pid": running.pid, "start_ticks": running.start_ticks}))
+    return running
+
+
+def running(pid_file: Path) -> RunningProcess | None:
+    """The process a pid file names, if it is still that same process and alive."""
+    try:
+        data = json.loads(pid_file.read_text())
+        recorded = RunningProcess(int(data["pid"]), int(data["start_ticks"]))
+    except (OSError, ValueError, KeyError):
+        return None
+    if _start_ticks(recorded.pid) != recorded.start_ticks:
+        return None
+    return recorded
+
+
+def stop(pid_file: Path, timeout_s: float = 30.0) -> bool:
+    """Stop the process a pid file names (TERM, then KILL after `timeout_s`).
+
+    Returns whether a process was stopped. Signals go to the process group the process leads
+    (it was started in a session of its own), so helper children it spawned stop with it.
+    """
+    proc = running(pid_file)
+    if proc is None:
+        pid_file.unlink(missing_ok=True)
+        return False
+    _signal_group(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _start_ticks(proc.pid) != proc.start_ticks:
+            break
+        _reap(proc.pid)
+        time.sleep(0.1)
+    else:
+        _signal_group(proc.pid, signal.SIGKILL)
+        time.sleep(0.2)
+        _reap(proc.pid)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the process is our own child (pytest's stack fixture)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)

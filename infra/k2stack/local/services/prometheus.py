@@ -1,0 +1,86 @@
+"""Prometheus from Debian's package, extracted (never started as a system service).
+
+The scrape config is generated from the topology; K2's workers announce their metrics
+endpoints by dropping a file into `targets/` (file-based service discovery), so a worker on
+any port is scraped within seconds without restarting Prometheus.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from k2stack.local.context import StackContext
+from k2stack.local.install import debian_package
+from k2stack.local.launcher import LaunchCommand, Launcher
+from k2stack.topology import LOOPBACK, SERVICES, TOPOLOGY, ServiceName
+
+P = ServiceName.PROMETHEUS
+DEBIAN_VERSION = "2.42.0+ds-5+deb12u1"
+SCRAPE_INTERVAL = "5s"
+
+
+def prometheus_root(ctx: StackContext) -> Path:
+    return debian_package(ctx.cache_dir, "prometheus", DEBIAN_VERSION)
+
+
+def targets_dir(ctx: StackContext) -> Path:
+    """Where workers register their metrics endpoints (one JSON file each)."""
+    return ctx.service_dir(P) / "targets"
+
+
+def scrape_config(ctx: StackContext) -> dict[str, object]:
+    """The Prometheus config for a stack: the topology's metrics endpoints plus K2's workers."""
+    jobs: list[dict[str, object]] = []
+    for spec in TOPOLOGY:
+        if spec.metrics is None:
+            continue
+        jobs.append(
+            {
+                "job_name": spec.name.value,
+                "metrics_path": spec.metrics.path,
+                "static_configs": [
+                    {"targets": [f"{LOOPBACK}:{ctx.port(spec.name, spec.metrics.port)}"]}
+                ],
+            }
+        )
+    jobs.append(
+        {
+            "job_name": "k2-ingest",
+            "file_sd_configs": [
+                {"files": [str(targets_dir(ctx) / "*.json")], "refresh_interval": "5s"}
+            ],
+        }
+    )
+    return {
+        "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
+        "scrape_configs": jobs,
+    }
+
+
+class PrometheusLauncher(Launcher):
+    spec = SERVICES[P]
+
+    def install(self, ctx: StackContext) -> None:
+        prometheus_root(ctx)
+
+    def prepare(self, ctx: StackContext) -> None:
+        targets_dir(ctx).mkdir(parents=True, exist_ok=True)
+        ctx.data_dir(P).mkdir(parents=True, exist_ok=True)
+        config = ctx.service_dir(P) / "prometheus.yml"
+        config.write_text(yaml.safe_dump(scrape_config(ctx), sort_keys=False))
+
+    def command(self, ctx: StackContext) -> LaunchCommand:
+        home = ctx.service_dir(P)
+        return LaunchCommand(
+            argv=(
+                str(prometheus_root(ctx) / "usr" / "bin" / "prometheus"),
+                f"--config.file={home / 'prometheus.yml'}",
+                f"--storage.tsdb.path={ctx.data_dir(P)}",
+                f"--web.listen-address={LOOPBACK}:{ctx.port(P, 'http')}",
+                "--storage.tsdb.retention.time=7d",
+                "--web.enable-lifecycle",
+            ),
+            cwd=home,
+        )
