@@ -1,0 +1,110 @@
+"""Session-wide test fixtures: one real local stack per test run, shared by xdist workers.
+
+The controlling pytest process reserves a state directory and exports it to its xdist workers
+(`K2_TEST_STACK_DIR`); the first test that needs the stack starts it there on free ports,
+under a file lock, and every other worker reuses it. The controller stops and deletes it when
+the run ends. When `K2_*` endpoint variables already point at a running stack (bring your own
+stack, e.g. one `pulumi up` made), tests use that instead and start nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from k2.settings import Endpoints, endpoint_env_names
+from k2stack.local.stack import LocalStack
+
+STACK_DIR_VAR = "K2_TEST_STACK_DIR"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _is_controller(config) and STACK_DIR_VAR not in os.environ:
+        path = Path(tempfile.mkdtemp(prefix="k2-test-stack-"))
+        os.environ[STACK_DIR_VAR] = str(path)
+        config.stash[_OWNED_DIR] = path
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    owned = config.stash.get(_OWNED_DIR, None)
+    if owned is None:
+        return
+    if (owned / "stack.json").is_file():
+        LocalStack(owned, log=lambda _: None).down(purge=True)
+    shutil.rmtree(owned, ignore_errors=True)
+    os.environ.pop(STACK_DIR_VAR, None)
+
+
+_OWNED_DIR = pytest.StashKey[Path]()
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _bring_your_own() -> bool:
+    return all(name in os.environ for name in endpoint_env_names())
+
+
+@pytest.fixture(scope="session")
+def stack_dir() -> Path | None:
+    """The state directory of the run's local stack (None with a bring-your-own stack)."""
+    if _bring_your_own():
+        return None
+    return Path(os.environ[STACK_DIR_VAR])
+
+
+@pytest.fixture(scope="session")
+def stack(stack_dir: Path | None) -> Endpoints:
+    """Every K2_* endpoint of a running stack: the run's own, or the one K2_* names."""
+    if stack_dir is None:
+        return Endpoints()  # type: ignore[call-arg]  # read from K2_* variables
+    log_file = stack_dir.parent / (stack_dir.name + ".log")
+    with _locked(stack_dir.parent / (stack_dir.name + ".lock")):
+        local = LocalStack(
+            stack_dir,
+            ephemeral_ports=True,
+            log=lambda line: _append(log_file, line),
+        )
+        env = local.up()
+    return Endpoints(**{key.removeprefix("K2_").lower(): value for key, value in env.items()})
+
+
+def _append(path: Path, line: str) -> None:
+    with path.open("a") as handle:
+        handle.write(line + "\n")
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique, lowercase prefix for topics, subjects, namespaces and tables."""
+    return f"t{uuid.uuid4().hex[:10]}_"
+
+
+@pytest.fixture(scope="session")
+def asx_data_dir() -> Path:
+    """The real ASX sample data (never copied into the repo); K2_DATA_DIR overrides."""
+    path = Path(os.environ.get("K2_DATA_DIR", REPO_ROOT.parent / "shared" / "data" / "asx"))
+    if not (path / "trades").is_dir():
+        pytest.fail(f"ASX data not found at {path}: set K2_DATA_DIR")
+    return path
