@@ -1,0 +1,151 @@
+"""The Apache Iceberg REST catalog as one native JVM: JDBC catalog on PostgreSQL, S3 on SeaweedFS.
+
+Iceberg publishes no runnable jar of its REST fixture server (`RESTCatalogServer`, what the
+`apache/iceberg-rest-fixture` image runs), so the classpath is assembled from Maven Central
+(`maven/iceberg-rest.xml`). The fixture listens on every interface and has no host option, so
+we start it through a small wrapper (`java/LoopbackRESTCatalogServer.java`, compiled once into
+the cache) that runs Iceberg's own catalog set-up and binds Jetty to 127.0.0.1 only.
+
+The server is configured only by the fixture's `CATALOG_*` environment variables
+(`__` becomes `-`, `_` becomes `.`), exactly as the Docker image is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+
+from k2.errors import StackError
+
+from k2stack.local.context import StackContext
+from k2stack.local.install import java_executable, maven_classpath, run_step
+from k2stack.local.launcher import LaunchCommand, Launcher
+from k2stack.topology import (
+    CATALOG_DATABASE,
+    LOOPBACK,
+    POSTGRES_USER,
+    S3_REGION,
+    SERVICES,
+    WAREHOUSE_BUCKET,
+    ServiceName,
+)
+
+ICEBERG_REST = ServiceName.ICEBERG_REST
+_LOCAL = Path(__file__).resolve().parent.parent
+POM = _LOCAL / "maven" / "iceberg-rest.xml"
+WRAPPER_SOURCE = _LOCAL / "java" / "LoopbackRESTCatalogServer.java"
+WRAPPER_MAIN = "dev.k2.stack.LoopbackRESTCatalogServer"
+
+# The fixture logs its whole property map ("Creating ... catalog with properties") at INFO,
+# JDBC password and S3 secret key included: keep that logger at WARN so secrets never reach
+# the log file.
+_QUIET_LOGGERS = ("org.apache.iceberg.rest.RESTCatalogServer",)
+
+
+def catalog_env(ctx: StackContext) -> dict[str, str]:
+    """The server's whole configuration, as the fixture's `CATALOG_*` environment variables."""
+    creds = ctx.credentials
+    postgres = ctx.port(ServiceName.POSTGRES, "sql")
+    s3 = ctx.port(ServiceName.SEAWEEDFS, "s3")
+    return {
+        **SERVICES[ICEBERG_REST].env,
+        "CATALOG_URI": f"jdbc:postgresql://{LOOPBACK}:{postgres}/{CATALOG_DATABASE}",
+        "CATALOG_JDBC_USER": POSTGRES_USER,
+        "CATALOG_JDBC_PASSWORD": creds.postgres_password,
+        "CATALOG_WAREHOUSE": f"s3://{WAREHOUSE_BUCKET}/",
+        "CATALOG_IO__IMPL": "org.apache.iceberg.aws.s3.S3FileIO",
+        "CATALOG_S3_ENDPOINT": f"http://{LOOPBACK}:{s3}",
+        "CATALOG_S3_PATH__STYLE__ACCESS": "true",
+        "CATALOG_S3_ACCESS__KEY__ID": creds.s3_access_key_id,
+        "CATALOG_S3_SECRET__ACCESS__KEY": creds.s3_secret_access_key,
+        "CATALOG_CLIENT_REGION": S3_REGION,
+        # The AWS SDK resolves a region before it reads Iceberg's client.region.
+        "AWS_REGION": S3_REGION,
+        "CATALOG_REST_PORT": str(ctx.port(ICEBERG_REST, "http")),
+    }
+
+
+def compile_wrapper(cache_dir: Path, classpath: Path) -> Path:
+    """Compile the loopback wrapper against the resolved classpath, once; return its classes dir.
+
+    Keyed by the source and the classpath directory (itself keyed by the pom), so a change to
+    either recompiles. Compiled into a temporary directory and renamed into place, so a failed
+    or interrupted compile is never mistaken for a good one.
+    """
+    source = WRAPPER_SOURCE.read_text()
+    digest = hashlib.sha256(f"{source}\0{classpath.name}".encode()).hexdigest()[:12]
+    target = cache_dir / "java" / f"iceberg-rest-wrapper-{digest}"
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    javac = Path(java_executable()).with_name("javac")
+    if not javac.is_file():
+        raise StackError(f"iceberg-rest: no javac beside {java_executable()}: install a JDK 17+")
+    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        run_step(
+            [
+                str(javac),
+                "-nowarn",
+                "-d",
+                str(staging),
+                "-cp",
+                f"{classpath}/*",
+                str(WRAPPER_SOURCE),
+            ],
+            f"compiling {WRAPPER_SOURCE.name}",
+        )
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+class IcebergRestLauncher(Launcher):
+    """Iceberg's REST fixture server, bound to 127.0.0.1, storing its catalog in PostgreSQL."""
+
+    spec = SERVICES[ICEBERG_REST]
+
+    def install(self, ctx: StackContext) -> None:
+        compile_wrapper(ctx.cache_dir, self._classpath(ctx))
+
+    def prepare(self, ctx: StackContext) -> None:
+        self._tmp_dir(ctx).mkdir(parents=True, exist_ok=True)
+
+    def command(self, ctx: StackContext) -> LaunchCommand:
+        classpath = self._classpath(ctx)
+        classes = compile_wrapper(ctx.cache_dir, classpath)
+        quiet = tuple(f"-Dorg.slf4j.simpleLogger.log.{name}=warn" for name in _QUIET_LOGGERS)
+        return LaunchCommand(
+            argv=(
+                java_executable(),
+                f"-Xmx{self.spec.memory_mb}m",
+                # A small request/response server: the serial collector keeps the footprint
+                # (and the CPU share on a 2-core machine) low.
+                "-XX:+UseSerialGC",
+                "-XX:+ExitOnOutOfMemoryError",
+                "-Djava.awt.headless=true",
+                # A plain IPv4 socket on 127.0.0.1, not an IPv4-mapped IPv6 one.
+                "-Djava.net.preferIPv4Stack=true",
+                f"-Dk2.rest.host={LOOPBACK}",
+                f"-Djava.io.tmpdir={self._tmp_dir(ctx)}",
+                # slf4j-simple: everything to stdout (the supervisor's log file), timestamped.
+                "-Dorg.slf4j.simpleLogger.logFile=System.out",
+                "-Dorg.slf4j.simpleLogger.showDateTime=true",
+                "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSSZ",
+                *quiet,
+                "-cp",
+                f"{classes}:{classpath}/*",
+                WRAPPER_MAIN,
+            ),
+            env=catalog_env(ctx),
+            cwd=ctx.service_dir(ICEBERG_REST),
+        )
+
+    def _classpath(self, ctx: StackContext) -> Path:
+        return maven_classpath(ctx.cache_dir, f"iceberg-rest-{self.spec.version}", POM)
+
+    def _tmp_dir(self, ctx: StackContext) -> Path:
+        return ctx.service_dir(ICEBERG_REST) / "tmp"
