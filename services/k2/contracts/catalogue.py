@@ -245,8 +245,8 @@ def load_catalogue(path: Path | None = None, *, check_schemas: bool = True) -> C
         raise ContractError(f"{path}: cannot read catalogue: {e}") from e
     catalogue = _build(document, path)
     if check_schemas:
-        # Imported here: the schema checks need pyiceberg, the plain model does not.
-        from k2.contracts.catalogue_check import check_catalogue  # noqa: PLC0415
+        # Imported here: catalogue_check imports this module (it checks Catalogue objects).
+        from k2.contracts.catalogue_check import check_catalogue
 
         problems = check_catalogue(catalogue, schemas_root=path.parent)
         if problems:

@@ -1,0 +1,104 @@
+"""`k2 contracts register`: put every schema version under its subject, all or nothing.
+
+Everything is checked before anything is written: local lint and compatibility, then the
+registry's own compatibility verdict for every version that is not registered yet. Only when
+all of that passes are subjects configured and versions registered (oldest first), so a bad
+schema never leaves a subject half-registered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from k2.contracts.catalogue import Catalogue
+from k2.contracts.compat import check_versions
+from k2.contracts.lint import lint_all
+from k2.contracts.schemas import ContractSchema, all_schemas
+from k2.errors import ContractError
+from k2.serde.serializer import avro_schema
+
+_NOT_FOUND = 404
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One schema version under one subject, and whether this run registered it."""
+
+    subject: str
+    version: int
+    schema_id: int
+    created: bool
+
+
+def local_problems(catalogue: Catalogue) -> list[str]:
+    """Lint and local compatibility problems of every schema the catalogue uses."""
+    grouped = all_schemas(catalogue.source.parent if catalogue.source else None)
+    problems = [str(issue) for versions in grouped.values() for issue in lint_all(versions)]
+    for dataset in catalogue.datasets.values():
+        problems += check_versions(grouped[dataset.schema_name], dataset.compatibility)
+    return problems
+
+
+def _registered_id(
+    client: SchemaRegistryClient, subject: str, schema: ContractSchema
+) -> int | None:
+    try:
+        found = client.lookup_schema(subject, avro_schema(schema))
+    except SchemaRegistryError as e:
+        if e.http_status_code == _NOT_FOUND:
+            return None
+        raise ContractError(f"registry lookup of {schema.path} under {subject}: {e}") from e
+    return None if found.schema_id is None else int(found.schema_id)
+
+
+def _registry_problems(
+    client: SchemaRegistryClient, subject: str, pending: list[ContractSchema]
+) -> list[str]:
+    problems = []
+    for schema in pending:
+        try:
+            compatible = client.test_compatibility(subject, avro_schema(schema))
+        except SchemaRegistryError as e:
+            if e.http_status_code == _NOT_FOUND:  # no subject yet: nothing to be incompatible with
+                continue
+            raise ContractError(f"registry compatibility check of {schema.path}: {e}") from e
+        if not compatible:
+            problems.append(f"{schema.path}: registry says incompatible with subject {subject}")
+    return problems
+
+
+def register(catalogue: Catalogue, client: SchemaRegistryClient) -> list[Registration]:
+    """Register every version of every dataset's schema; raise before writing if any check fails."""
+    problems = local_problems(catalogue)
+    if problems:
+        raise ContractError(
+            "nothing registered: schemas fail local checks:\n" + "\n".join(problems)
+        )
+    grouped = all_schemas(catalogue.source.parent if catalogue.source else None)
+    plan: list[tuple[str, str, ContractSchema, int | None]] = []
+    for dataset in catalogue.datasets.values():
+        versions = grouped[dataset.schema_name]
+        existing = {s.version: _registered_id(client, dataset.subject, s) for s in versions}
+        pending = [s for s in versions if existing[s.version] is None]
+        problems += _registry_problems(client, dataset.subject, pending)
+        level = dataset.compatibility.value
+        plan += [(dataset.subject, level, s, existing[s.version]) for s in versions]
+    if problems:
+        raise ContractError("nothing registered:\n" + "\n".join(problems))
+    results = []
+    configured: set[str] = set()
+    for subject, level, schema, known_id in plan:
+        try:
+            if subject not in configured:
+                client.set_compatibility(subject, level)
+                configured.add(subject)
+            schema_id = known_id
+            if schema_id is None:
+                schema_id = int(client.register_schema(subject, avro_schema(schema)))
+        except SchemaRegistryError as e:
+            raise ContractError(f"registering {schema.path} under {subject}: {e}") from e
+        results.append(Registration(subject, schema.version, schema_id, known_id is None))
+    return results
