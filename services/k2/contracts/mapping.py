@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import pyarrow as pa
@@ -160,11 +161,15 @@ def iceberg_schema(schema: ContractSchema | dict[str, Any]) -> Schema:
 
 def evolve(current: Schema, newer: Schema) -> Schema:
     """`current` evolved to `newer` exactly as a table's `union_by_name` would do it."""
-    # UpdateSchema only needs a transaction to commit; `_apply` computes the schema alone.
-    update = UpdateSchema(transaction=None, schema=current)  # type: ignore[arg-type]
+    # UpdateSchema needs a transaction only to commit and to validate partition names against
+    # the table's specs; a bare stand-in with no specs lets `_apply` compute the schema alone.
+    stand_in = SimpleNamespace(
+        table_metadata=SimpleNamespace(partition_specs=[], schemas=[current])
+    )
+    update = UpdateSchema(transaction=stand_in, schema=current)  # type: ignore[arg-type]
     update.union_by_name(newer)
-    result: Schema = update._apply()
-    return result
+    applied = update._apply()
+    return Schema(*applied.fields)
 
 
 def iceberg_schema_for_versions(versions: Sequence[ContractSchema]) -> Schema:

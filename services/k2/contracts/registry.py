@@ -70,35 +70,60 @@ def _registry_problems(
     return problems
 
 
-def register(catalogue: Catalogue, client: SchemaRegistryClient) -> list[Registration]:
-    """Register every version of every dataset's schema; raise before writing if any check fails."""
+@dataclass(frozen=True)
+class PlannedRegistration:
+    subject: str
+    level: str
+    schema: ContractSchema
+    known_id: int | None
+
+
+def plan_registration(
+    catalogue: Catalogue, client: SchemaRegistryClient
+) -> list[PlannedRegistration]:
+    """Check every version locally and against the registry; write nothing."""
     problems = local_problems(catalogue)
     if problems:
         raise ContractError(
             "nothing registered: schemas fail local checks:\n" + "\n".join(problems)
         )
     grouped = all_schemas(catalogue.source.parent if catalogue.source else None)
-    plan: list[tuple[str, str, ContractSchema, int | None]] = []
+    plan: list[PlannedRegistration] = []
     for dataset in catalogue.datasets.values():
         versions = grouped[dataset.schema_name]
         existing = {s.version: _registered_id(client, dataset.subject, s) for s in versions}
         pending = [s for s in versions if existing[s.version] is None]
         problems += _registry_problems(client, dataset.subject, pending)
         level = dataset.compatibility.value
-        plan += [(dataset.subject, level, s, existing[s.version]) for s in versions]
+        plan += [
+            PlannedRegistration(dataset.subject, level, s, existing[s.version]) for s in versions
+        ]
     if problems:
         raise ContractError("nothing registered:\n" + "\n".join(problems))
+    return plan
+
+
+def apply_registration(
+    client: SchemaRegistryClient, plan: list[PlannedRegistration]
+) -> list[Registration]:
+    """Set each subject's compatibility level and register its pending versions, oldest first."""
     results = []
     configured: set[str] = set()
-    for subject, level, schema, known_id in plan:
+    for item in plan:
         try:
-            if subject not in configured:
-                client.set_compatibility(subject, level)
-                configured.add(subject)
-            schema_id = known_id
+            if item.subject not in configured:
+                client.set_compatibility(item.subject, item.level)
+                configured.add(item.subject)
+            schema_id = item.known_id
             if schema_id is None:
-                schema_id = int(client.register_schema(subject, avro_schema(schema)))
+                schema_id = int(client.register_schema(item.subject, avro_schema(item.schema)))
         except SchemaRegistryError as e:
-            raise ContractError(f"registering {schema.path} under {subject}: {e}") from e
-        results.append(Registration(subject, schema.version, schema_id, known_id is None))
+            raise ContractError(f"registering {item.schema.path} under {item.subject}: {e}") from e
+        created = item.known_id is None
+        results.append(Registration(item.subject, item.schema.version, schema_id, created))
     return results
+
+
+def register(catalogue: Catalogue, client: SchemaRegistryClient) -> list[Registration]:
+    """Register every version of every dataset's schema; raise before writing if any check fails."""
+    return apply_registration(client, plan_registration(catalogue, client))
