@@ -5,8 +5,10 @@ trades share millisecond, price and size:
 
 * `trade_id` / `quote_id` = ``XASX-{symbol}-{YYYYMMDD}-{line}`` where `line` is the 1-based
   line number within the symbol's file and the date is the exchange-local trading day;
-* `venue_sequence` = the line's position within that symbol's trading day
-  (``line - first line of the day + 1``), so it restarts at 1 each day like a venue sequence.
+* `venue_sequence` = that same file line number. The contract says the sequence increases
+  per (exchange, symbol), and ingest counts gaps and regressions per (exchange, symbol), so
+  it must not restart each day; each file holds one symbol in time order, so its line
+  number is exactly such a sequence (a malformed row shows up as a one-number gap).
 
 Replaying the same files therefore yields the same ids (the ingest side dedups on them).
 """
@@ -195,20 +197,18 @@ class AsxSource:
     def trades(self, source: MarketFile, bad: BadRowReport) -> Iterator[TradeRecord]:
         """The file's trades in file order; malformed rows go to `bad`."""
         company = source.company
-        day_start: dict[date, int] = {}
         for number, text in _read_lines(source.path):
             try:
                 row = parse_trade(text)
             except MalformedRowError as e:
                 bad.add(source.path, number, str(e), text)
                 continue
-            first = day_start.setdefault(row.local_date, number)
             yield TradeRecord(
                 trade_id=f"{EXCHANGE}-{company.symbol}-{row.local_date:%Y%m%d}-{number}",
                 exchange=EXCHANGE,
                 symbol=company.symbol,
                 instrument_id=company.isin,
-                venue_sequence=number - first + 1,
+                venue_sequence=number,
                 event_time=row.event_time,
                 # The venue gives milliseconds, not nanoseconds: the schema asks for null.
                 event_time_nanos=None,
@@ -223,20 +223,18 @@ class AsxSource:
     def quotes(self, source: MarketFile, bad: BadRowReport) -> Iterator[QuoteRecord]:
         """The file's best bid/ask updates in file order; malformed rows go to `bad`."""
         company = source.company
-        day_start: dict[date, int] = {}
         for number, text in _read_lines(source.path):
             try:
                 row = parse_quote(text)
             except MalformedRowError as e:
                 bad.add(source.path, number, str(e), text)
                 continue
-            first = day_start.setdefault(row.local_date, number)
             yield QuoteRecord(
                 quote_id=f"{EXCHANGE}-{company.symbol}-{row.local_date:%Y%m%d}-{number}",
                 exchange=EXCHANGE,
                 symbol=company.symbol,
                 instrument_id=company.isin,
-                venue_sequence=number - first + 1,
+                venue_sequence=number,
                 event_time=row.event_time,
                 event_time_nanos=None,
                 receive_time=self.clock(),

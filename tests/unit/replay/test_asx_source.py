@@ -118,7 +118,13 @@ def test_quote_column_order_and_empty_sides(all_quotes: dict[str, list[QuoteReco
     rows = [q for quotes in all_quotes.values() for q in quotes]
     empty_ask = [q for q in rows if q["ask_price"] is None]
     assert len(empty_ask) == 20  # first row of each of 5 days for 4 companies
-    assert all(q["venue_sequence"] == 1 for q in empty_ask)
+    assert {q["quote_id"].split("-")[2] for q in empty_ask} == {
+        "20140310",
+        "20140311",
+        "20140312",
+        "20140313",
+        "20140314",
+    }
     crossed = [
         q
         for q in rows
@@ -139,7 +145,7 @@ def test_identity_unique_and_positional(
     for trades in all_trades.values():
         seqs = {(t["symbol"], t["trade_id"].split("-")[2], t["venue_sequence"]) for t in trades}
         assert len(seqs) == len(trades)
-    # venue_sequence restarts per trading day and increases by one per line.
+    # venue_sequence is the file line: increasing by one per row across all days of a symbol.
     bhp = all_trades["7078"]
     per_day = Counter(t["trade_id"].split("-")[2] for t in bhp)
     assert per_day == {
@@ -149,8 +155,8 @@ def test_identity_unique_and_positional(
         "20140313": 16309,
         "20140314": 16358,
     }
-    day2 = [t for t in bhp if t["trade_id"].split("-")[2] == "20140311"]
-    assert [t["venue_sequence"] for t in day2] == list(range(1, len(day2) + 1))
+    assert [t["venue_sequence"] for t in bhp] == list(range(1, len(bhp) + 1))
+    assert all(t["trade_id"].endswith(f"-{t['venue_sequence']}") for t in bhp)
 
 
 def test_content_identical_trades_are_all_kept(all_trades: dict[str, list[TradeRecord]]) -> None:
