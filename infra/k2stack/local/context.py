@@ -17,9 +17,17 @@ def default_cache_dir() -> Path:
 
 
 def default_state_dir() -> Path:
-    """The persistent local stack's data, logs and pid files, outside git."""
+    """The persistent local stack's data, logs and pid files, outside git.
+
+    As root the stack lives under /var/lib/k2: PostgreSQL then runs as the `postgres` user,
+    which cannot enter root's home directory.
+    """
+    if "K2_STACK_DIR" in os.environ:
+        return Path(os.environ["K2_STACK_DIR"])
+    if os.geteuid() == 0:
+        return Path("/var/lib/k2/stack")
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(os.environ.get("K2_STACK_DIR", str(Path(base) / "k2" / "stack")))
+    return Path(base) / "k2" / "stack"
 
 
 @dataclass(frozen=True)

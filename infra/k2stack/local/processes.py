@@ -20,6 +20,11 @@ from k2.errors import StackError
 from k2stack.local.launcher import LaunchCommand
 
 
+# Popen objects of the processes this Python process started: kept so that they are not
+# garbage-collected while the service runs (Popen warns), and so that we can reap them.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
 @dataclass(frozen=True)
 class RunningProcess:
     pid: int
@@ -60,6 +65,7 @@ def start(command: LaunchCommand, log_file: Path, pid_file: Path) -> RunningProc
             )
         except OSError as e:
             raise StackError(f"could not start {command.argv[0]}: {e}") from e
+    _CHILDREN[proc.pid] = proc
     ticks = _start_ticks(proc.pid)
     running = RunningProcess(proc.pid, ticks if ticks is not None else -1)
     pid_file.write_text(json.dumps({"pid": running.pid, "start_ticks": running.start_ticks}))
@@ -98,7 +104,7 @@ def stop(pid_file: Path, timeout_s: float = 30.0) -> bool:
     else:
         _signal_group(proc.pid, signal.SIGKILL)
         time.sleep(0.2)
-        _reap(proc.pid)
+    _reap(proc.pid)
     pid_file.unlink(missing_ok=True)
     return True
 
@@ -114,5 +120,10 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 def _reap(pid: int) -> None:
     """Collect the exit status when the process is our own child (pytest's stack fixture)."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is not None:
+            del _CHILDREN[pid]
+        return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)

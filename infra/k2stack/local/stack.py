@@ -11,7 +11,7 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +56,7 @@ class LocalStack:
         cache_dir: Path | None = None,
         *,
         ephemeral_ports: bool = False,
+        only: Collection[ServiceName] | None = None,
         log: Callable[[str], None] = _say,
     ) -> None:
         self.state_dir = state_dir
@@ -63,6 +64,7 @@ class LocalStack:
         self._ephemeral_ports = ephemeral_ports
         self._log = log
         self._launchers: Mapping[ServiceName, Launcher] | None = None
+        self._services = _with_dependencies(only) if only is not None else None
 
     # -- manifest ---------------------------------------------------------------------------
 
@@ -117,7 +119,7 @@ class LocalStack:
     def install(self) -> None:
         """Fetch every service's artifacts (idempotent)."""
         ctx = self._load_or_create_context()
-        for spec in start_order():
+        for spec in self._order():
             self.launchers()[spec.name].install(ctx)
 
     def up(self) -> dict[str, str]:
@@ -131,7 +133,7 @@ class LocalStack:
         began = time.monotonic()
         try:
             self.install()
-            for spec in start_order():
+            for spec in self._order():
                 if self._start_one(spec, ctx):
                     started.append(spec)
         except BaseException:
@@ -185,7 +187,7 @@ class LocalStack:
         stopped: list[ServiceName] = []
         if self.manifest_path.is_file():
             ctx = self.context()
-            for spec in reversed(start_order()):
+            for spec in reversed(self._order()):
                 if processes.stop(ctx.pid_file(spec.name)):
                     self._log(f"{spec.name.value}: stopped")
                     stopped.append(spec.name)
@@ -197,7 +199,7 @@ class LocalStack:
     def status(self) -> list[ServiceStatus]:
         ctx = self.context()
         out: list[ServiceStatus] = []
-        for spec in start_order():
+        for spec in self._order():
             proc = processes.running(ctx.pid_file(spec.name))
             if proc is None:
                 out.append(
@@ -219,3 +221,19 @@ class LocalStack:
     def env(self) -> dict[str, str]:
         ctx = self.context()
         return endpoints(ctx.ports, ctx.credentials)
+
+    def _order(self) -> tuple[ServiceSpec, ...]:
+        """The services this stack runs, dependencies first."""
+        return tuple(s for s in start_order() if self._services is None or s.name in self._services)
+
+
+def _with_dependencies(names: Collection[ServiceName]) -> frozenset[ServiceName]:
+    """The named services plus everything they depend on, transitively."""
+    out: set[ServiceName] = set()
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name not in out:
+            out.add(name)
+            pending.extend(SERVICES[name].depends_on)
+    return frozenset(out)
