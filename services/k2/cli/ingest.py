@@ -1,5 +1,44 @@
-"""`k2 ingest` commands (placeholder until its issue lands)."""
+"""`k2 ingest`: run an ingest worker (Kafka → Iceberg) for one table."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from k2.ingest.app import build_worker
+from k2.ingest.config import IngestSettings
+from k2.ingest.errors import DlqBudgetExceededError
+from k2.ingest.logs import configure_json_logging
+from k2.settings import Endpoints
+
+app = typer.Typer(no_args_is_help=True, help="Ingest workers: Kafka → Iceberg, exactly once.")
+TABLES = ("trades", "quotes", "reference_data")
+
+
+@app.command("run")
+def run(
+    table: Annotated[str, typer.Option(help="Dataset: trades, quotes or reference_data.")],
+    prefix: Annotated[str | None, typer.Option(help="Catalogue prefix (tests).")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve /metrics here.")] = None,
+    max_seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
+) -> None:
+    """Consume the dataset's topic and commit it to its Iceberg table until SIGTERM."""
+    if table not in TABLES:
+        raise typer.BadParameter(f"--table must be one of {', '.join(TABLES)}")
+    configure_json_logging()
+    worker = build_worker(
+        table,
+        Endpoints(),  # read from K2_* variables
+        IngestSettings(),
+        prefix=prefix,
+    )
+    if metrics_port is not None:
+        worker.metrics.serve(metrics_port)
+    worker.install_signal_handlers()
+    try:
+        worker.run(max_seconds=max_seconds)
+    except DlqBudgetExceededError as e:
+        logging.getLogger("k2.ingest").critical(str(e))
+        raise typer.Exit(3) from e

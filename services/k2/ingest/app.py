@@ -1,0 +1,59 @@
+"""Wires one ingest worker from endpoints, settings and the catalogue."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from prometheus_client import CollectorRegistry
+
+from k2.catalog import load_catalog
+from k2.contracts.catalogue import Catalogue, load_catalogue
+from k2.contracts.schemas import latest_schema
+from k2.ingest.config import IngestSettings
+from k2.ingest.decoder import Decoder
+from k2.ingest.dlq import DlqWriter
+from k2.ingest.metrics import IngestMetrics
+from k2.ingest.schemas import RegistrySchemaSource, WriterSchemas
+from k2.ingest.sink import IcebergSink
+from k2.ingest.worker import IngestWorker
+from k2.serde.serializer import registry_client
+from k2.settings import Endpoints
+
+
+def catalogue_for(prefix: str | None) -> Catalogue:
+    """The catalogue, with `prefix` applied when given (tests)."""
+    catalogue = load_catalogue()
+    return catalogue.with_prefix(prefix) if prefix else catalogue
+
+
+def build_worker(
+    table: str,
+    endpoints: Endpoints,
+    settings: IngestSettings,
+    *,
+    prefix: str | None = None,
+    registry: CollectorRegistry | None = None,
+    group_id: str | None = None,
+) -> IngestWorker:
+    """An ingest worker for dataset `table` (`trades`, `quotes`, `reference_data`)."""
+    dataset = catalogue_for(prefix).dataset(table)
+    expected = latest_schema(dataset.schema_name).full_name
+    schemas = WriterSchemas(
+        RegistrySchemaSource(registry_client(endpoints.schema_registry_url)), expected
+    )
+    writer_id = f"{socket.gethostname()}:{os.getpid()}"
+    sink = IcebergSink(
+        load_catalog(endpoints), dataset.table_identifier, writer_id, settings.commit_attempts
+    )
+    return IngestWorker(
+        dataset,
+        None,
+        bootstrap_servers=endpoints.kafka_bootstrap_servers,
+        decoder=Decoder(schemas, fast=settings.fast_decode),
+        sink=sink,
+        dlq=DlqWriter(endpoints.kafka_bootstrap_servers, dataset.dlq_topic),
+        metrics=IngestMetrics(dataset.name, registry),
+        settings=settings,
+        group_id=group_id,
+    )

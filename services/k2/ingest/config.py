@@ -1,0 +1,45 @@
+"""Worker tuning (`K2_INGEST_*`); endpoints come from `k2.settings.Endpoints`."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from k2.ingest.commit_policy import CommitPolicy
+
+INGEST_ENV_PREFIX = "K2_INGEST_"
+
+
+class IngestSettings(BaseSettings):
+    """Tuning of one ingest worker. Defaults aim at ~1 s freshness and bounded memory."""
+
+    model_config = SettingsConfigDict(env_prefix=INGEST_ENV_PREFIX, extra="ignore", frozen=True)
+
+    # Commit policy: flush when any limit is reached (freshness ≈ max_age_s + commit time).
+    max_records: int = Field(default=200_000, ge=1)
+    max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    max_age_s: float = Field(default=1.0, gt=0)
+    # Backpressure: pause every partition while this many raw bytes wait for a commit.
+    max_buffered_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    poll_batch: int = Field(default=10_000, ge=1)
+    poll_timeout_s: float = Field(default=0.1, gt=0)
+    # DLQ budget: stop when more than max_ratio of the last `window` records were invalid.
+    dlq_max_ratio: float = Field(default=0.5, ge=0, le=1)
+    dlq_window: int = Field(default=10_000, ge=1)
+    dlq_min_records: int = Field(default=1_000, ge=1)
+    # Identity dedup window (number of identities remembered).
+    dedup_window: int = Field(default=1_000_000, ge=0)
+    # Plausible event times: not before this epoch (µs), not later than now + skew.
+    min_event_time_us: int = 631_152_000_000_000  # 1990-01-01T00:00:00Z
+    max_future_skew_s: float = Field(default=86_400.0, ge=0)
+    # Retries while a dependency is down: exponential backoff capped at max_backoff_s.
+    max_backoff_s: float = Field(default=10.0, gt=0)
+    commit_attempts: int = Field(default=20, ge=1)
+    group_id_prefix: str = "k2-ingest-"
+    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+    fast_decode: bool = True
+
+    def commit_policy(self) -> CommitPolicy:
+        """The flush limits as a value object."""
+        return CommitPolicy(self.max_records, self.max_bytes, self.max_age_s)

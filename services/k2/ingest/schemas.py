@@ -1,0 +1,146 @@
+"""Writer schemas by registry id: fetched once, parsed once, mapped to Arrow once.
+
+Each record is decoded with its own writer schema (so no field is ever dropped) and the
+resulting columns are resolved to the table by name: fields the writer lacks become nulls,
+fields the table lacks evolve it first. That is Avro's writer→reader resolution, done on
+whole columns instead of per record.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import fastavro
+import pyarrow as pa
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from pyiceberg.schema import Schema as IcebergSchema
+
+from k2.contracts.mapping import arrow_schema, iceberg_schema
+from k2.errors import K2Error
+from k2.ingest.errors import IngestError, RecordError
+
+HTTP_NOT_FOUND = 404
+
+
+class RegistryUnavailableError(IngestError):
+    """The registry could not be reached; the caller retries with backoff."""
+
+
+@dataclass(frozen=True)
+class WriterSchema:
+    """One registered writer schema, ready for decoding and Arrow building."""
+
+    schema_id: int
+    raw: dict[str, Any] = field(repr=False)
+    parsed: Any = field(repr=False)
+    iceberg: IcebergSchema = field(repr=False)
+    arrow: pa.Schema = field(repr=False)
+
+    @property
+    def full_name(self) -> str:
+        """Fully qualified record name, e.g. `dev.k2.marketdata.Trade`."""
+        namespace = self.raw.get("namespace")
+        return f"{namespace}.{self.raw['name']}" if namespace else str(self.raw["name"])
+
+    @property
+    def text(self) -> str:
+        """The schema JSON (what an object-container-file header carries)."""
+        return json.dumps(self.raw)
+
+
+class SchemaSource(Protocol):
+    """Where schema texts come from: the registry in production."""
+
+    def schema_text(self, schema_id: int) -> str | None:
+        """The schema JSON for `schema_id`, or None when the id is unknown."""
+
+
+class RegistrySchemaSource:
+    """Schema texts from a Confluent-compatible registry."""
+
+    def __init__(self, client: SchemaRegistryClient) -> None:
+        self._client = client
+
+    def schema_text(self, schema_id: int) -> str | None:
+        """Look up `schema_id`; 404 means unknown, other failures mean "retry later"."""
+        try:
+            schema = self._client.get_schema(schema_id)
+        except SchemaRegistryError as e:
+            if e.http_status_code == HTTP_NOT_FOUND:
+                return None
+            raise RegistryUnavailableError(f"registry error for schema id {schema_id}: {e}") from e
+        except Exception as e:  # requests/httpx transport errors: the registry is down
+            raise RegistryUnavailableError(f"registry unreachable for id {schema_id}: {e}") from e
+        return str(schema.schema_str)
+
+
+class StaticSchemaSource:
+    """Schema texts from a fixed mapping (offline replays, benchmarks)."""
+
+    def __init__(self, texts: Mapping[int, str]) -> None:
+        self._texts = dict(texts)
+
+    def schema_text(self, schema_id: int) -> str | None:
+        """The text registered under `schema_id` here, if any."""
+        return self._texts.get(schema_id)
+
+
+class WriterSchemas:
+    """Writer schemas by id, cached forever (registry ids are immutable).
+
+    Only schemas of the dataset's record (`expected_name`) are accepted: a schema registered
+    for another topic would decode garbage into this table.
+    """
+
+    def __init__(self, source: SchemaSource, expected_name: str) -> None:
+        self._source = source
+        self._expected_name = expected_name
+        self._cache: dict[int, WriterSchema] = {}
+        self._rejected: dict[int, RecordError] = {}
+        self._lock = threading.Lock()
+
+    def get(self, schema_id: int) -> WriterSchema:
+        """The writer schema for `schema_id`; RecordError when it cannot be used."""
+        cached = self._cache.get(schema_id)
+        if cached is not None:
+            return cached
+        rejected = self._rejected.get(schema_id)
+        if rejected is not None:
+            raise rejected
+        with self._lock:
+            return self._load(schema_id)
+
+    def _load(self, schema_id: int) -> WriterSchema:
+        text = self._source.schema_text(schema_id)
+        if text is None:
+            # Not cached as rejected: it may be registered a moment later.
+            raise RecordError("unknown_schema_id", f"schema id {schema_id} is not registered")
+        try:
+            raw = json.loads(text)
+            writer = _build(schema_id, raw)
+        except (ValueError, TypeError, KeyError, K2Error) as e:
+            error = RecordError("unsupported_schema", f"schema id {schema_id}: {e}")
+            self._rejected[schema_id] = error
+            raise error from e
+        if writer.full_name != self._expected_name:
+            error = RecordError(
+                "wrong_schema",
+                f"schema id {schema_id} is {writer.full_name}, expected {self._expected_name}",
+            )
+            self._rejected[schema_id] = error
+            raise error
+        self._cache[schema_id] = writer
+        return writer
+
+
+def _build(schema_id: int, raw: Any) -> WriterSchema:
+    if not isinstance(raw, dict) or raw.get("type") != "record":
+        raise ValueError("not an Avro record schema")
+    parsed = fastavro.parse_schema(raw)
+    ice = iceberg_schema(raw)
+    return WriterSchema(schema_id, raw, parsed, ice, arrow_schema(ice, include_field_ids=False))

@@ -1,0 +1,167 @@
+"""The Kafka source: consume in chunks, seek to the table's offsets on assignment, pause/resume.
+
+The table, not the consumer group, is the source of truth for positions: on assignment the
+worker is asked where each partition starts (`on_assign` returns the offsets). Group offsets
+are committed only after Iceberg, for lag monitoring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+
+from k2.ingest.errors import IngestError
+
+TopicPartitionKey = tuple[str, int]
+Headers = dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]] | None
+
+
+class RawMessage(Protocol):
+    """What the pipeline needs of a consumed message (confluent_kafka.Message has it)."""
+
+    def topic(self) -> str | None: ...
+    def partition(self) -> int | None: ...
+    def offset(self) -> int | None: ...
+    def value(self) -> bytes | None: ...
+    def key(self) -> bytes | None: ...
+    def headers(self) -> Headers: ...
+    def timestamp(self) -> tuple[int, int]: ...
+
+
+AssignCallback = Callable[[list[TopicPartitionKey]], dict[TopicPartitionKey, int | None]]
+RevokeCallback = Callable[[list[TopicPartitionKey], bool], None]
+
+
+class KafkaSource:
+    """A consumer-group member for one topic."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        group_id: str,
+        topic: str,
+        *,
+        on_assign: AssignCallback,
+        on_revoke: RevokeCallback,
+        session_timeout_ms: int = 10_000,
+        max_poll_interval_ms: int = 300_000,
+    ) -> None:
+        self._topic = topic
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+        self._paused = False
+        config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "cooperative-sticky",
+            "session.timeout.ms": session_timeout_ms,
+            "max.poll.interval.ms": max_poll_interval_ms,
+            "fetch.max.bytes": 64 * 1024 * 1024,
+            "queued.max.messages.kbytes": 256 * 1024,
+            "client.id": group_id,
+        }
+        self._consumer = Consumer(config)
+        self._consumer.subscribe(
+            [topic], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
+        )
+
+    @property
+    def topic(self) -> str:
+        """The subscribed topic."""
+        return self._topic
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        starts = self._on_assign(keys)
+        positioned = []
+        for tp in partitions:
+            start = starts.get((tp.topic, tp.partition))
+            positioned.append(
+                TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING if start is None else start)
+            )
+        consumer.incremental_assign(positioned)
+        if self._paused:
+            consumer.pause(positioned)
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._on_revoke([(tp.topic, tp.partition) for tp in partitions], False)
+        consumer.incremental_unassign(partitions)
+
+    def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._on_revoke([(tp.topic, tp.partition) for tp in partitions], True)
+        consumer.incremental_unassign(partitions)
+
+    def poll(self, max_messages: int, timeout_s: float) -> list[RawMessage]:
+        """Up to `max_messages` messages; transport errors are raised, EOFs skipped."""
+        messages = self._consumer.consume(num_messages=max_messages, timeout=timeout_s)
+        good: list[RawMessage] = []
+        for message in messages:
+            error = message.error()
+            if error is None:
+                good.append(message)
+            elif error.code() != KafkaError._PARTITION_EOF and error.fatal():
+                raise IngestError(f"fatal Kafka error: {error}")
+            # Other errors are retriable transport errors: librdkafka reconnects by itself.
+        return good
+
+    def seek(self, positions: dict[TopicPartitionKey, int]) -> None:
+        """Rewind partitions (after a dropped batch) to the table's recorded offsets."""
+        for (topic, partition), offset in positions.items():
+            try:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException:
+                # Not assigned any more: the new owner starts from the table's offset anyway.
+                continue
+
+    def pause_all(self) -> None:
+        """Backpressure: stop fetching until `resume_all`."""
+        if not self._paused:
+            self._consumer.pause(self._consumer.assignment())
+            self._paused = True
+
+    def resume_all(self) -> None:
+        """Fetch again after the sink caught up."""
+        if self._paused:
+            self._consumer.resume(self._consumer.assignment())
+            self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        """Whether fetching is paused by backpressure."""
+        return self._paused
+
+    def commit_group_offsets(self, positions: dict[TopicPartitionKey, int]) -> None:
+        """Record progress in the group for lag monitoring only (asynchronous, best effort)."""
+        if not positions:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException:
+            return  # lag monitoring only: the table holds the truth
+
+    def lag(self, positions: dict[TopicPartitionKey, int]) -> dict[TopicPartitionKey, int]:
+        """High watermark minus our committed position, per partition."""
+        result: dict[TopicPartitionKey, int] = {}
+        for (topic, partition), offset in positions.items():
+            try:
+                _low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=1.0
+                )
+            except KafkaException:
+                continue
+            result[(topic, partition)] = max(0, high - offset)
+        return result
+
+    def assignment(self) -> Sequence[TopicPartitionKey]:
+        """Partitions this member owns now."""
+        return [(tp.topic, tp.partition) for tp in self._consumer.assignment()]
+
+    def close(self) -> None:
+        """Leave the group (triggers a final revoke, which flushes)."""
+        self._consumer.close()

@@ -1,0 +1,148 @@
+"""Market-data validation on whole Arrow columns: each failing row gets one reason.
+
+Rules are data: (reason, check, columns). A rule whose columns the batch lacks is skipped
+(an older writer schema). Nulls pass: requiredness is the schema's job, not the validator's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+Check = Callable[[pa.RecordBatch, "Bounds"], pa.Array]  # True = row passes
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Plausible event-time range in UTC microseconds."""
+
+    min_event_time_us: int
+    max_event_time_us: int
+
+    @classmethod
+    def around_now(cls, min_event_time_us: int, max_future_skew_s: float) -> Bounds:
+        """From a fixed floor up to now plus the allowed clock skew."""
+        now_us = time.time_ns() // 1_000
+        return cls(min_event_time_us, now_us + int(max_future_skew_s * 1_000_000))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One validation rule."""
+
+    reason: str
+    columns: tuple[str, ...]
+    check: Check
+
+
+def _positive(column: str) -> Check:
+    def check(batch: pa.RecordBatch, _bounds: Bounds) -> pa.Array:
+        values = batch.column(column)
+        return pc.greater(values, pa.scalar(Decimal(0), type=values.type))
+
+    return check
+
+
+def _non_empty(column: str) -> Check:
+    def check(batch: pa.RecordBatch, _bounds: Bounds) -> pa.Array:
+        return pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(batch.column(column))), 0)
+
+    return check
+
+
+def _plausible_time(column: str) -> Check:
+    def check(batch: pa.RecordBatch, bounds: Bounds) -> pa.Array:
+        values = batch.column(column)
+        low = pa.scalar(bounds.min_event_time_us, type=values.type)
+        high = pa.scalar(bounds.max_event_time_us, type=values.type)
+        return pc.and_(pc.greater_equal(values, low), pc.less_equal(values, high))
+
+    return check
+
+
+def _not_before(later: str, earlier: str) -> Check:
+    def check(batch: pa.RecordBatch, _bounds: Bounds) -> pa.Array:
+        return pc.greater_equal(batch.column(later), batch.column(earlier))
+
+    return check
+
+
+def _identity_rules(id_column: str) -> list[Rule]:
+    return [
+        Rule(f"empty_{id_column}", (id_column,), _non_empty(id_column)),
+        Rule("empty_exchange", ("exchange",), _non_empty("exchange")),
+        Rule("empty_symbol", ("symbol",), _non_empty("symbol")),
+        Rule("implausible_event_time", ("event_time",), _plausible_time("event_time")),
+        Rule("empty_currency", ("currency",), _non_empty("currency")),
+    ]
+
+
+RULES: dict[str, list[Rule]] = {
+    "trades": [
+        *_identity_rules("trade_id"),
+        Rule("non_positive_price", ("price",), _positive("price")),
+        Rule("non_positive_size", ("size",), _positive("size")),
+    ],
+    "quotes": [
+        *_identity_rules("quote_id"),
+        *(Rule(f"non_positive_{c}", (c,), _positive(c)) for c in ("bid_price", "ask_price")),
+        *(Rule(f"non_positive_{c}", (c,), _positive(c)) for c in ("bid_size", "ask_size")),
+    ],
+    "reference_data": [
+        Rule("empty_exchange", ("exchange",), _non_empty("exchange")),
+        Rule("empty_symbol", ("symbol",), _non_empty("symbol")),
+        Rule("empty_instrument_id", ("instrument_id",), _non_empty("instrument_id")),
+        Rule("empty_name", ("name",), _non_empty("name")),
+        Rule("implausible_event_time", ("event_time",), _plausible_time("event_time")),
+        Rule(
+            "valid_to_before_valid_from",
+            ("valid_to", "valid_from"),
+            _not_before("valid_to", "valid_from"),
+        ),
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A row that failed validation."""
+
+    row: int
+    reason: str
+
+
+class Validator:
+    """Applies one dataset's rules."""
+
+    def __init__(self, rules: Sequence[Rule], min_event_time_us: int, max_future_skew_s: float):
+        self._rules = list(rules)
+        self._min_event_time_us = min_event_time_us
+        self._max_future_skew_s = max_future_skew_s
+
+    @classmethod
+    def for_dataset(
+        cls, dataset: str, min_event_time_us: int, max_future_skew_s: float
+    ) -> Validator:
+        """The validator of dataset `dataset` (`trades`, `quotes`, `reference_data`)."""
+        return cls(RULES.get(dataset, []), min_event_time_us, max_future_skew_s)
+
+    def rejections(self, batch: pa.RecordBatch) -> list[Rejection]:
+        """Failing rows, each with its first failing rule's reason."""
+        bounds = Bounds.around_now(self._min_event_time_us, self._max_future_skew_s)
+        names = set(batch.schema.names)
+        reasons: dict[int, str] = {}
+        for rule in self._rules:
+            if not all(c in names for c in rule.columns):
+                continue
+            passed = pc.fill_null(rule.check(batch, bounds), True)
+            if pc.all(passed).as_py():
+                continue
+            failed = pc.indices_nonzero(pc.invert(passed)).to_pylist()
+            for row in failed:
+                reasons.setdefault(row, rule.reason)
+        return [Rejection(row, reason) for row, reason in sorted(reasons.items())]

@@ -1,0 +1,325 @@
+"""The ingest loop: poll → decode → validate → dedup → batch → DLQ → Iceberg → group offsets."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from confluent_kafka import OFFSET_BEGINNING, KafkaException
+from pyiceberg.exceptions import ServerError, ServiceUnavailableError
+from tenacity import Retrying, retry_if_exception_type, wait_exponential
+
+from k2.contracts.catalogue import Dataset
+from k2.ingest.batcher import Batcher, PendingBatch
+from k2.ingest.config import IngestSettings
+from k2.ingest.decoder import Decoder, DecodeResult
+from k2.ingest.dedup import IdentityWindow
+from k2.ingest.dlq import DeadLetter, DlqBudget, DlqWriter
+from k2.ingest.errors import DlqBudgetExceededError, DlqDeliveryError
+from k2.ingest.metrics import IngestMetrics
+from k2.ingest.schemas import RegistryUnavailableError, WriterSchema
+from k2.ingest.sequence import SequenceTracker
+from k2.ingest.sink import IcebergSink
+from k2.ingest.source import KafkaSource, RawMessage, TopicPartitionKey
+from k2.ingest.validator import Validator
+
+log = logging.getLogger(__name__)
+
+# Identity of a record within its (exchange, symbol): never its content.
+IDENTITY_COLUMN = {"trades": "trade_id", "quotes": "quote_id", "reference_data": "event_time"}
+# Failures of a dependency that is down: wait and retry, never crash-loop.
+TRANSIENT = (
+    OSError,
+    ServerError,
+    ServiceUnavailableError,
+    RegistryUnavailableError,
+    DlqDeliveryError,
+    KafkaException,
+)
+LAG_INTERVAL_S = 5.0
+T = TypeVar("T")
+
+
+class IngestWorker:
+    """One consumer-group member writing one dataset's table."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        source_factory: type[KafkaSource] | None,
+        *,
+        bootstrap_servers: str,
+        decoder: Decoder,
+        sink: IcebergSink,
+        dlq: DlqWriter,
+        metrics: IngestMetrics,
+        settings: IngestSettings,
+        group_id: str | None = None,
+    ) -> None:
+        self._dataset = dataset
+        self._settings = settings
+        self._decoder = decoder
+        self._sink = sink
+        self._dlq = dlq
+        self._metrics = metrics
+        self._batcher = Batcher(settings.commit_policy())
+        self._validator = Validator.for_dataset(
+            dataset.name, settings.min_event_time_us, settings.max_future_skew_s
+        )
+        self._identities = IdentityWindow(settings.dedup_window)
+        self._sequences = SequenceTracker()
+        self._budget = DlqBudget(
+            settings.dlq_max_ratio, settings.dlq_window, settings.dlq_min_records
+        )
+        self._stopping = False
+        self._flushing = False
+        self._last_lag = 0.0
+        factory = source_factory or KafkaSource
+        self._source = factory(
+            bootstrap_servers,
+            group_id or settings.group_id_prefix + dataset.topic.name,
+            dataset.topic.name,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            session_timeout_ms=settings.session_timeout_ms,
+            max_poll_interval_ms=settings.max_poll_interval_ms,
+        )
+
+    @property
+    def metrics(self) -> IngestMetrics:
+        """The worker's metrics (serve them with `metrics.serve(port)`)."""
+        return self._metrics
+
+    # --- group membership -------------------------------------------------------------
+    def _on_assign(self, tps: list[TopicPartitionKey]) -> dict[TopicPartitionKey, int | None]:
+        recorded = self._retrying(lambda: self._sink.recorded_offsets(self._dataset.topic.name))
+        starts = {tp: recorded.get(tp) for tp in tps}
+        for tp, start in starts.items():
+            self._batcher.assign(tp, start)
+        log.info(
+            "assigned",
+            extra={"k2": {"partitions": {f"{t}:{p}": s for (t, p), s in starts.items()}}},
+        )
+        return starts
+
+    def _on_revoke(self, tps: list[TopicPartitionKey], lost: bool) -> None:
+        if not lost and not self._flushing:
+            self._flush()
+        self._batcher.forget(tps)
+        log.info(
+            "revoked", extra={"k2": {"partitions": [f"{t}:{p}" for t, p in tps], "lost": lost}}
+        )
+
+    # --- the loop -----------------------------------------------------------------------
+    def stop(self, *_args: object) -> None:
+        """Ask the loop to flush, commit and leave the group."""
+        self._stopping = True
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT: graceful stop."""
+
+        def handler(_signum: int, _frame: FrameType | None) -> None:
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run(self, max_seconds: float | None = None) -> None:
+        """Consume until stopped (or `max_seconds`), then flush and leave the group."""
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        try:
+            while not self._stopping and (deadline is None or time.monotonic() < deadline):
+                timeout = min(
+                    self._settings.poll_timeout_s,
+                    self._settings.commit_policy().time_left(self._batcher.age_s()),
+                )
+                messages = self._source.poll(self._settings.poll_batch, max(timeout, 0.001))
+                if messages:
+                    self.process(messages)
+                if self._batcher.should_flush():
+                    self._flush()
+            self._flush()
+        except DlqBudgetExceededError:
+            self._metrics.budget_exceeded()
+            log.critical("DLQ budget exceeded: stopping without committing the batch")
+            raise
+        finally:
+            self._source.close()
+            self._dlq.close()
+
+    def process(self, messages: Sequence[RawMessage]) -> None:
+        """Decode, validate and dedup one poll chunk into the open batch."""
+        self._metrics.consumed(len(messages))
+        self._batcher.consumed(messages)
+        result: DecodeResult = self._retrying(lambda: self._decoder.decode(messages))
+        dead = list(result.dead)
+        for chunk in result.chunks:
+            keep = [True] * chunk.batch.num_rows
+            for rejection in self._validator.rejections(chunk.batch):
+                keep[rejection.row] = False
+                dead.append(
+                    DeadLetter(
+                        chunk.messages[rejection.row],
+                        rejection.reason,
+                        "ValidationError",
+                        rejection.reason,
+                    )
+                )
+            for row in self._duplicates(chunk.batch, chunk.messages, keep):
+                keep[row] = False
+                dead.append(
+                    DeadLetter(
+                        chunk.messages[row],
+                        "duplicate",
+                        "DuplicateIdentity",
+                        "identity already ingested at another offset",
+                    )
+                )
+            self._add_rows(chunk.writer, chunk.batch, chunk.messages, keep)
+        self._budget.record(len(messages), dead)
+        self._batcher.add_dead(dead)
+
+    def _duplicates(
+        self, batch: pa.RecordBatch, messages: Sequence[RawMessage], keep: list[bool]
+    ) -> list[int]:
+        id_column = IDENTITY_COLUMN.get(self._dataset.name)
+        if id_column is None or id_column not in batch.schema.names:
+            return []
+        rows = [i for i, k in enumerate(keep) if k]
+        if not rows:
+            return []
+        exchanges = batch.column("exchange").to_pylist()
+        symbols = batch.column("symbol").to_pylist()
+        ids = batch.column(id_column).to_pylist()
+        identities = [(exchanges[i], symbols[i], ids[i]) for i in rows]
+        positions = [
+            (
+                str(messages[i].topic()),
+                int(messages[i].partition() or 0),
+                int(messages[i].offset() or 0),
+            )
+            for i in rows
+        ]
+        return [rows[j] for j in self._identities.duplicates(identities, positions)]
+
+    def _add_rows(
+        self,
+        writer: WriterSchema,
+        batch: pa.RecordBatch,
+        messages: Sequence[RawMessage],
+        keep: list[bool],
+    ) -> None:
+        partitions = [int(m.partition() or 0) for m in messages]
+        topic = str(messages[0].topic()) if messages else self._dataset.topic.name
+        distinct = set(partitions)
+        all_kept = all(keep)
+        for partition in distinct:
+            if len(distinct) == 1:
+                mask = None if all_kept else pa.array(keep)
+            else:
+                mask = pa.array(
+                    [k and p == partition for k, p in zip(keep, partitions, strict=True)]
+                )
+            rows = batch if mask is None else pc.filter(batch, mask)
+            self._batcher.add_rows((topic, partition), writer, rows)
+
+    # --- committing ---------------------------------------------------------------------
+    def _flush(self) -> None:
+        pending = self._batcher.take()
+        if not pending.partitions:
+            return
+        self._flushing = True
+        try:
+            self._commit(pending)
+        finally:
+            self._flushing = False
+
+    def _commit(self, pending: PendingBatch) -> None:
+        dead = pending.dead
+        started = time.monotonic()
+        # The DLQ first: once the table's offsets move past a record it must be durable here.
+        self._retrying(lambda: self._dlq.send(dead))
+        outcome = self._retrying(lambda: self._sink.commit(pending))
+        latency = time.monotonic() - started
+        self._metrics.conflicts(outcome.conflicts)
+        if outcome.dropped:
+            positions = {
+                tp: (OFFSET_BEGINNING if o is None else o) for tp, o in outcome.dropped.items()
+            }
+            for tp, offset in outcome.dropped.items():
+                self._batcher.assign(tp, offset)
+            self._source.seek(positions)
+        if not outcome.committed:
+            return
+        committed = PendingBatch(outcome.committed)
+        reasons = Counter(letter.reason for letter in committed.dead)
+        self._metrics.committed(committed.written, dict(reasons), committed.consumed, latency)
+        now_ms = time.time() * 1000
+        for batch in committed.partitions.values():
+            if batch.oldest_timestamp_ms is not None and batch.oldest_timestamp_ms > 0:
+                self._metrics.freshness((now_ms - batch.oldest_timestamp_ms) / 1000)
+            for _writer, rows in batch.rows:
+                self._observe_sequences(rows)
+        ends = {tp: b.end for tp, b in committed.partitions.items() if b.end is not None}
+        self._source.commit_group_offsets(ends)
+        log.info(
+            "committed",
+            extra={
+                "k2": {
+                    "table": self._metrics.table,
+                    "snapshot": outcome.snapshot_id,
+                    "consumed": committed.consumed,
+                    "written": committed.written,
+                    "dead_lettered": len(committed.dead),
+                    "latency_s": round(latency, 4),
+                }
+            },
+        )
+        if time.monotonic() - self._last_lag >= LAG_INTERVAL_S:
+            self._last_lag = time.monotonic()
+            for (topic, partition), lag in self._source.lag(ends).items():
+                self._metrics.lag(topic, partition, lag)
+
+    def _observe_sequences(self, rows: pa.RecordBatch) -> None:
+        if "venue_sequence" not in rows.schema.names:
+            return
+        report = self._sequences.observe(
+            rows.column("exchange").to_pylist(),
+            rows.column("symbol").to_pylist(),
+            rows.column("venue_sequence").to_pylist(),
+        )
+        self._metrics.sequences(report.gaps, report.out_of_order)
+
+    def _retrying(self, action: Callable[[], T]) -> T:
+        """Run `action`, backing off while a dependency is down (no crash loop)."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(TRANSIENT),
+            wait=wait_exponential(multiplier=0.2, max=self._settings.max_backoff_s),
+            sleep=self._idle,
+            before_sleep=lambda state: log.warning(
+                "dependency unavailable, retrying",
+                extra={
+                    "k2": {
+                        "attempt": state.attempt_number,
+                        "error": repr(state.outcome.exception() if state.outcome else None),
+                    }
+                },
+            ),
+            reraise=True,
+        )
+        return retrying(action)
+
+    def _idle(self, seconds: float) -> None:
+        """Back off without buffering more: partitions stay paused while we wait."""
+        self._source.pause_all()
+        try:
+            time.sleep(seconds)
+        finally:
+            self._source.resume_all()
