@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Literal
 
-from k2.settings import ENV_PREFIX, Endpoints
+from k2.settings import ENV_PREFIX, S3_REGION, Endpoints
 from pydantic import BaseModel, ConfigDict, Field
 
 LOOPBACK = "127.0.0.1"
@@ -91,7 +91,6 @@ POSTGRES_USER = "k2"
 CATALOG_DATABASE = "iceberg_catalog"
 REGISTRY_DATABASE = "schema_registry"
 WAREHOUSE_BUCKET = "warehouse"
-S3_REGION = "us-east-1"
 REGISTRY_COMPATIBILITY = "BACKWARD_TRANSITIVE"
 CCOMPAT_PATH = "/apis/ccompat/v7"
 

@@ -15,12 +15,9 @@ from pyiceberg.exceptions import ServerError
 from requests import RequestException
 
 from k2.errors import K2Error
-from k2.settings import Endpoints
+from k2.settings import S3_REGION, Endpoints
 
 CATALOG_NAME: Final = "k2"
-# SeaweedFS ignores the region, but the S3 clients must sign requests for one; it matches the
-# region the catalog server's own S3FileIO uses (k2stack.topology.S3_REGION).
-S3_REGION: Final = "us-east-1"
 
 
 class CatalogUnavailableError(K2Error):

@@ -10,6 +10,8 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "K2_"
+# S3 needs a region name although SeaweedFS ignores it; clients and servers must agree on one.
+S3_REGION = "us-east-1"
 
 
 class Endpoints(BaseSettings):

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import psycopg
 from confluent_kafka.admin import AdminClient
-from k2.errors import StackError
 
+from k2.errors import StackError
 from k2stack.local.context import StackContext
 from k2stack.topology import LOOPBACK, POSTGRES_USER, Probe, ServiceName
 
@@ -29,6 +29,9 @@ def check(probe: Probe, service: ServiceName, ctx: StackContext) -> str | None:
                 return None
             return f"GET {probe.path} answered {response.status_code}"
         if probe.kind == "kafka":
+            # A refused connection makes librdkafka log to stderr: knock first.
+            with socket.create_connection((LOOPBACK, port), timeout=2):
+                pass
             admin = AdminClient(
                 {"bootstrap.servers": f"{LOOPBACK}:{port}", "socket.timeout.ms": 2000}
             )

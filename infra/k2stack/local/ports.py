@@ -6,7 +6,6 @@ import socket
 from collections.abc import Mapping
 
 from k2.errors import StackError
-
 from k2stack.topology import LOOPBACK, TOPOLOGY, ServiceName
 
 # SeaweedFS's worker dials the admin's gRPC port at admin + 10000 (see the topology).

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from k2.errors import StackError
-
 from k2stack.local.launcher import LaunchCommand
-
 
 # Popen objects of the processes this Python process started: kept so that they are not
 # garbage-collected while the service runs (Popen warns), and so that we can reap them.

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from k2.errors import StackError
-
 from k2stack.local import health, processes
 from k2stack.local.context import StackContext, default_cache_dir
 from k2stack.local.launcher import Launcher

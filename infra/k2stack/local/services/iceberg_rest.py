@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from k2.errors import StackError
-
+from k2.settings import S3_REGION
 from k2stack.local.context import StackContext
 from k2stack.local.install import java_executable, maven_classpath, run_step
 from k2stack.local.launcher import LaunchCommand, Launcher
@@ -26,7 +26,6 @@ from k2stack.topology import (
     CATALOG_DATABASE,
     LOOPBACK,
     POSTGRES_USER,
-    S3_REGION,
     SERVICES,
     WAREHOUSE_BUCKET,
     ServiceName,

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from k2.errors import StackError
-
 from k2stack.local.context import StackContext
 from k2stack.local.install import java_executable, maven_classpath
 from k2stack.local.launcher import LaunchCommand, Launcher

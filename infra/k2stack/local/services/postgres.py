@@ -8,9 +8,9 @@ import stat
 from pathlib import Path
 
 import psycopg
-from k2.errors import StackError
 from psycopg import sql
 
+from k2.errors import StackError
 from k2stack.local.context import StackContext
 from k2stack.local.install import run_step
 from k2stack.local.launcher import LaunchCommand, Launcher

@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 
 import httpx
-from k2.errors import StackError
 
+from k2.errors import StackError
 from k2stack.local.context import StackContext
 from k2stack.local.install import extract_tarball, maven_artifact
 from k2stack.local.launcher import LaunchCommand, Launcher

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from k2.errors import StackError
-
 from k2stack.local.context import StackContext
 from k2stack.local.launcher import LaunchCommand, Launcher
 from k2stack.topology import LOOPBACK, SERVICES, WAREHOUSE_BUCKET, ServiceName
