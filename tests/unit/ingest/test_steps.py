@@ -1,0 +1,168 @@
+"""Unit tests of the pure ingest steps."""
+
+from __future__ import annotations
+
+import struct
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from k2.contracts.schemas import load_schema
+from k2.ingest.batcher import Batcher
+from k2.ingest.commit_policy import CommitPolicy
+from k2.ingest.decoder import Decoder
+from k2.ingest.dedup import IdentityWindow
+from k2.ingest.dlq import DeadLetter, DlqBudget
+from k2.ingest.errors import DlqBudgetExceededError
+from k2.ingest.schemas import StaticSchemaSource, WriterSchemas
+from k2.ingest.sequence import SequenceTracker
+from k2.ingest.sink import align
+from k2.ingest.validator import Validator
+
+from .helpers import Msg, encode
+
+BASE_US = 1_767_225_600_000_000
+
+
+def trade(n: int, **overrides: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "trade_id": f"T{n}",
+        "exchange": "XASX",
+        "symbol": "BHP",
+        "instrument_id": None,
+        "venue_sequence": n,
+        "event_time": BASE_US + n,
+        "event_time_nanos": None,
+        "receive_time": BASE_US + n,
+        "price": Decimal("45.12345678"),
+        "size": Decimal("100"),
+        "currency": "AUD",
+        "side": "BUY",
+        "conditions": [],
+    }
+    record.update(overrides)
+    return record
+
+
+def decoder(fast: bool = False) -> Decoder:
+    texts = {
+        1: load_schema("trade", 1).text,
+        2: load_schema("trade", 2).text,
+        3: load_schema("quote", 1).text,
+    }
+    expected = load_schema("trade", 1).full_name
+    return Decoder(WriterSchemas(StaticSchemaSource(texts), expected), fast=fast)
+
+
+def test_commit_policy_flushes_on_any_limit() -> None:
+    policy = CommitPolicy(max_records=10, max_bytes=100, max_age_s=1.0)
+    assert not policy.should_flush(0, 10_000, 10.0)
+    assert policy.should_flush(10, 0, 0.0)
+    assert policy.should_flush(1, 100, 0.0)
+    assert policy.should_flush(1, 0, 1.0)
+    assert not policy.should_flush(9, 99, 0.5)
+
+
+def test_dedup_is_by_identity_and_replays_are_not_duplicates() -> None:
+    window = IdentityWindow(capacity=2)
+    ids = [("XASX", "BHP", "1"), ("XASX", "BHP", "2"), ("XASX", "BHP", "1")]
+    pos = [("t", 0, 0), ("t", 0, 1), ("t", 0, 2)]
+    assert window.duplicates(ids, pos) == [2]
+    assert window.duplicates(ids[:1], pos[:1]) == []  # same message read again: a replay
+    assert window.duplicates([("XASX", "BHP", "3")], [("t", 0, 3)]) == []
+    assert len(window) == 2  # bounded
+
+
+def test_sequence_tracker_counts_gaps_and_out_of_order() -> None:
+    tracker = SequenceTracker()
+    report = tracker.observe(["X"] * 5, ["A", "A", "A", "B", "A"], [1, 2, 5, 9, 4])
+    assert (report.gaps, report.out_of_order) == (1, 1)
+
+
+def test_decoder_routes_every_bad_kind_and_keeps_decimals_exact() -> None:
+    good = [Msg(encode(trade(i)), i) for i in range(3)]
+    v2 = Msg(encode(trade(3, buyer_broker_id="B"), version=2, schema_id=2), 3)
+    bad = [
+        Msg(b"\x01\x00\x00\x00\x01abc", 10),  # wrong magic byte
+        Msg(b"\x00\x00", 11),  # shorter than the header
+        Msg(None, 12),  # tombstone
+        Msg(struct.pack(">bI", 0, 77) + b"xx", 13),  # unknown schema id
+        Msg(encode(trade(1))[:-3], 14),  # truncated
+        Msg(encode(trade(1)) + b"zz", 15),  # trailing garbage
+        Msg(struct.pack(">bI", 0, 3) + b"\x00", 16),  # another topic's schema
+    ]
+    result = decoder().decode([*good, v2, *bad])
+    reasons = {d.message.offset(): d.reason for d in result.dead}
+    assert reasons == {
+        10: "bad_framing",
+        11: "bad_framing",
+        12: "empty_value",
+        13: "unknown_schema_id",
+        14: "truncated_body",
+        15: "trailing_bytes",
+        16: "wrong_schema",
+    }
+    rows = [r for c in result.chunks for r in c.batch.to_pylist()]
+    assert [r["trade_id"] for r in rows] == ["T0", "T1", "T2", "T3"]
+    assert rows[0]["price"] == Decimal("45.12345678")
+    assert result.chunks[0].batch.schema.field("price").type == pa.decimal128(18, 8)
+    assert rows[3]["buyer_broker_id"] == "B"
+
+
+def test_validator_rejects_with_reasons() -> None:
+    records = [
+        trade(0),
+        trade(1, price=Decimal(0)),
+        trade(2, size=Decimal("-1")),
+        trade(3, symbol=" "),
+        trade(4, event_time=0),
+        trade(5, trade_id=""),
+    ]
+    result = decoder().decode([Msg(encode(r), i) for i, r in enumerate(records)])
+    validator = Validator.for_dataset("trades", 631_152_000_000_000, 86_400)
+    found = {r.row: r.reason for r in validator.rejections(result.chunks[0].batch)}
+    assert found == {
+        1: "non_positive_price",
+        2: "non_positive_size",
+        3: "empty_symbol",
+        4: "implausible_event_time",
+        5: "empty_trade_id",
+    }
+
+
+def test_dlq_budget_stops_when_ratio_exceeded() -> None:
+    budget = DlqBudget(max_ratio=0.5, window=100, min_records=10)
+    letter = DeadLetter(Msg(b"", 0), "bad_framing", "X", "")
+    budget.record(10, [letter] * 5)
+    with pytest.raises(DlqBudgetExceededError):
+        budget.record(10, [letter] * 9)
+    exempt = DlqBudget(max_ratio=0.1, window=100, min_records=1)
+    exempt.record(10, [DeadLetter(Msg(b"", 0), "duplicate", "X", "")] * 10)
+
+
+def test_batcher_tracks_offsets_of_kept_and_dead_records() -> None:
+    batcher = Batcher(CommitPolicy(1000, 10**9, 60))
+    batcher.assign(("k2.trades", 0), 5)
+    messages = [Msg(encode(trade(i)), 5 + i) for i in range(4)]
+    batcher.consumed(messages)
+    batcher.add_dead([DeadLetter(messages[3], "r", "E", "")])
+    pending = batcher.take()
+    part = pending.partitions[("k2.trades", 0)]
+    assert (part.start, part.end, part.consumed, part.dead_lettered) == (5, 9, 4, 1)
+    batcher.consumed([Msg(encode(trade(9)), 9)])
+    assert batcher.take().partitions[("k2.trades", 0)].start == 9
+
+
+def test_align_fills_missing_columns_with_nulls() -> None:
+    result = decoder().decode([Msg(encode(trade(0)), 0)])
+    v1 = result.chunks[0].batch
+    target = (
+        decoder()
+        .decode([Msg(encode(trade(1, buyer_broker_id="B"), version=2, schema_id=2), 1)])
+        .chunks[0]
+        .batch.schema
+    )
+    aligned = align(v1, target)
+    assert aligned.schema.names == target.names
+    assert aligned.column("buyer_broker_id").null_count == 1
