@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import fastavro
+
 from k2.contracts.schemas import load_schema
 from k2.serde.wire import Framed
 

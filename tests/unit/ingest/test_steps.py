@@ -8,6 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+
 from k2.contracts.schemas import load_schema
 from k2.ingest.batcher import Batcher
 from k2.ingest.commit_policy import CommitPolicy
