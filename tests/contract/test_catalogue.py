@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from k2.contracts.catalogue import Compatibility, load_catalogue
 from k2.contracts.paths import contracts_dir
 from k2.errors import ContractError
@@ -24,7 +25,7 @@ def test_catalogue_matches_the_contract() -> None:
     assert trades.compatibility is Compatibility.BACKWARD_TRANSITIVE
     assert trades.table_identifier == ("market", "trades")
     assert trades.table.sort_order == ("symbol", "event_time")
-    assert [(p.source, p.transform) for p in trades.table.partition_spec][0] == (
+    assert next((p.source, p.transform) for p in trades.table.partition_spec) == (
         "event_time",
         "day",
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import fastavro
 import pytest
+
 from k2.contracts.compat import check_versions
 from k2.contracts.schemas import all_schemas, load_schema, schema_versions
 

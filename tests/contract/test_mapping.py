@@ -6,14 +6,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from k2.contracts.mapping import (
-    arrow_schema,
-    iceberg_schema,
-    iceberg_schema_for_versions,
-    same_structure,
-)
-from k2.contracts.schemas import load_schema, schema_versions
-from k2.errors import ContractError
 from pyiceberg.types import (
     DateType,
     DecimalType,
@@ -22,6 +14,15 @@ from pyiceberg.types import (
     StringType,
     TimestamptzType,
 )
+
+from k2.contracts.mapping import (
+    arrow_schema,
+    iceberg_schema,
+    iceberg_schema_for_versions,
+    same_structure,
+)
+from k2.contracts.schemas import load_schema, schema_versions
+from k2.errors import ContractError
 
 
 def test_trade_types_and_optionality() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from k2.contracts.lint import lint_all, lint_schema
 from k2.contracts.schemas import all_schemas, latest_schema, load_schema, read_schema_file
 from k2.errors import ContractError
