@@ -1,0 +1,161 @@
+"""Stack configuration: read once, validated by one pydantic model, at preview time.
+
+Every `k2:*` key of the stack is validated together: an unknown key, a replication factor
+above the broker count or a missing (or non-secret) secret fails with a message naming the
+key, before any resource is declared.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+import pulumi
+from k2.errors import ConfigError
+from pulumi.runtime import config as runtime_config
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from k2stack.topology import LOOPBACK
+
+NAMESPACE = "k2"
+
+
+class ObjectStoreKind(StrEnum):
+    SEAWEEDFS = "seaweedfs"
+    MINIO = "minio"
+    EXTERNAL = "external"
+
+
+SECRET_KEYS = ("postgresPassword", "s3AccessKeyId", "s3SecretAccessKey", "grafanaAdminPassword")
+
+
+class StackConfig(BaseModel):
+    """The `k2:*` keys of a stack config (camelCase in Pulumi.<stack>.yaml)."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+    # Prefix of every Docker resource name: unique per run for the ephemeral ci stack.
+    name_prefix: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")
+    # Ephemeral stacks publish no host ports and keep no state beyond `pulumi destroy`.
+    ephemeral: bool = False
+    publish_ports: bool = True
+    publish_address: str = LOOPBACK
+    kafka_brokers: int = Field(default=1, ge=1, le=9)
+    replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int = Field(default=1, ge=1)
+    worker_replicas: int = Field(default=1, ge=0, le=32)
+    object_store: ObjectStoreKind = ObjectStoreKind.SEAWEEDFS
+    # Only with objectStore=minio: upstream MinIO is archived, so the team names the
+    # maintained build it standardised on, pinned by tag.
+    minio_image: str | None = None
+    # Only with objectStore=external: the S3 endpoint URL (reachable from the containers).
+    external_s3_endpoint: str | None = None
+    postgres_password: SecretStr = Field(min_length=12)
+    s3_access_key_id: SecretStr = Field(min_length=3)
+    s3_secret_access_key: SecretStr = Field(min_length=8)
+    grafana_admin_password: SecretStr = Field(min_length=8)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StackConfig:
+        if self.replication_factor > self.kafka_brokers:
+            raise ValueError(
+                f"k2:replicationFactor is {self.replication_factor} but k2:kafkaBrokers is "
+                f"{self.kafka_brokers}: a topic cannot have more replicas than brokers"
+            )
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"k2:minInsyncReplicas is {self.min_insync_replicas}, above "
+                f"k2:replicationFactor {self.replication_factor}: no write could succeed"
+            )
+        if self.ephemeral and self.publish_ports:
+            raise ValueError("k2:publishPorts must be false on an ephemeral stack (k2:ephemeral)")
+        if self.object_store is ObjectStoreKind.MINIO and not _pinned(self.minio_image):
+            raise ValueError("k2:minioImage must name a pinned image tag when objectStore=minio")
+        if self.object_store is ObjectStoreKind.EXTERNAL and not self.external_s3_endpoint:
+            raise ValueError("k2:externalS3Endpoint is required when objectStore=external")
+        return self
+
+    @property
+    def kafka_cluster_id(self) -> str:
+        """A stable KRaft cluster id (22 chars of base64) derived from the name prefix."""
+        digest = hashlib.sha256(self.name_prefix.encode()).digest()[:16]
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _pinned(image: str | None) -> bool:
+    if not image or "@sha256:" in image:
+        return bool(image)
+    name, _, tag = image.rpartition(":")
+    return bool(name) and "/" not in tag and tag not in ("", "latest")
+
+
+def raw_config() -> dict[str, Any]:
+    """Every `k2:*` key set on the stack, whichever way the engine passed it."""
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return {k: v for k, v in merged.items() if k.startswith(NAMESPACE + ":")}
+
+
+def _is_secret(key: str) -> bool:
+    return pulumi.runtime.is_config_secret(key) or key in (
+        runtime_config.get_config_secret_keys_env()
+    )
+
+
+def validate(raw: Mapping[str, Any], secret_keys: frozenset[str], stack: str) -> StackConfig:
+    """Validate a stack's `k2:*` config; raise ConfigError naming every bad key."""
+    values = {key.split(":", 1)[1]: value for key, value in raw.items()}
+    problems = [
+        f"k2:{key} must be set as a secret (pulumi config set --secret k2:{key} ...)"
+        for key in SECRET_KEYS
+        if key in values and f"{NAMESPACE}:{key}" not in secret_keys
+    ]
+    config: StackConfig | None = None
+    try:
+        config = StackConfig.model_validate(values)
+    except ValidationError as e:
+        problems.extend(_describe(error) for error in e.errors())
+        if not problems:  # pragma: no cover - every pydantic error is described
+            raise ConfigError(f"stack {stack}: invalid config") from e
+        raise ConfigError(f"stack {stack}: invalid config:\n  " + "\n  ".join(problems)) from e
+    if stack == "dev" and config.publish_address != LOOPBACK:
+        problems.append(f"k2:publishAddress must be {LOOPBACK} on the dev stack")
+    if problems:
+        raise ConfigError(f"stack {stack}: invalid config:\n  " + "\n  ".join(problems))
+    return config
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    loc = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"k2:{loc} is not a known config key"
+    if error["type"] == "missing":
+        hint = " (a secret: pulumi config set --secret)" if loc in SECRET_KEYS else ""
+        return f"k2:{loc} is required{hint}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"k2:{loc}: {message}" if loc else message
+
+
+def load() -> StackConfig:
+    """Read and validate the current stack's config (call once, from __main__)."""
+    raw = raw_config()
+    secret = frozenset(key for key in raw if _is_secret(key))
+    return validate(raw, secret, pulumi.get_stack())
+
+
+class Secrets:
+    """The stack's secrets as Pulumi secret outputs: never plain values in state or outputs."""
+
+    def __init__(self, config: StackConfig) -> None:
+        def secret(value: SecretStr) -> pulumi.Output[str]:
+            return pulumi.Output.secret(value.get_secret_value())
+
+        self.postgres_password = secret(config.postgres_password)
+        self.s3_access_key_id = secret(config.s3_access_key_id)
+        self.s3_secret_access_key = secret(config.s3_secret_access_key)
+        self.grafana_admin_password = secret(config.grafana_admin_password)

@@ -1,0 +1,119 @@
+"""Run K2's Pulumi program under Pulumi's unit-test mocks and record what it declares."""
+
+from __future__ import annotations
+
+import asyncio
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pulumi
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+MAIN = ROOT / "infra" / "__main__.py"
+STACKS = ("dev", "ci", "cluster")
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+SECRETS = {
+    "k2:postgresPassword": "pg-secret-0123456789",
+    "k2:s3AccessKeyId": "k2-access",
+    "k2:s3SecretAccessKey": "s3-secret-0123456789",
+    "k2:grafanaAdminPassword": "grafana-secret-0123",
+}
+
+
+@dataclass
+class Resource:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+
+
+@dataclass
+class StackRun:
+    resources: list[Resource] = field(default_factory=list)
+    exports: dict[str, Any] = field(default_factory=dict)
+    secret_exports: set[str] = field(default_factory=set)
+
+    def of_type(self, typ: str) -> list[Resource]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def containers(self) -> dict[str, Resource]:
+        return {r.name: r for r in self.of_type("docker:index/container:Container")}
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self, run: StackRun) -> None:
+        self.run = run
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.run.resources.append(Resource(args.typ, args.name, dict(args.inputs)))
+        outputs = dict(args.inputs)
+        if args.typ == "docker:index/remoteImage:RemoteImage":
+            outputs["imageId"] = f"{args.inputs['name']}@sha256:mock"
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return {}
+
+
+def stack_config(stack: str) -> dict[str, str]:
+    """A stack's committed config, as the engine passes it (strings), plus test secrets."""
+    committed = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    config = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in committed.items()}
+    if stack == "ci":
+        config["k2:namePrefix"] = "ci-run-42"
+    return {**config, **SECRETS}
+
+
+def run_stack(
+    stack: str,
+    config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+) -> StackRun:
+    """Run infra/__main__.py for `stack` under mocks; return resources and resolved outputs."""
+    run = StackRun()
+    pulumi.runtime.set_mocks(RecordingMocks(run), project="k2", stack=stack, preview=False)
+    pulumi.runtime.set_all_config(
+        config if config is not None else stack_config(stack),
+        list(SECRETS) if secret_keys is None else secret_keys,
+    )
+    exports: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> Any:
+        with mock.patch.object(pulumi, "export", exports.__setitem__):
+            runpy.run_path(str(MAIN), run_name="__main__")
+
+        async def resolve() -> None:
+            for name, value in exports.items():
+                output = pulumi.Output.from_input(value)
+                run.exports[name] = await output.future()
+                if await output.is_secret():
+                    run.secret_exports.add(name)
+
+        return asyncio.ensure_future(resolve())
+
+    program()
+    return run
+
+
+def plain(value: Any) -> Any:
+    """An input with Pulumi's secret wrappers removed."""
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return plain(value.get("value"))
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and SECRET_SIG in value
+
+
+def env_of(resource: Resource) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in plain(resource.inputs.get("envs") or []))
