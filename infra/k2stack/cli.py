@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from k2.errors import K2Error
 from rich.console import Console
 from rich.table import Table
 
+from k2.errors import K2Error
 from k2stack.local.context import default_state_dir
 from k2stack.local.stack import LocalStack
 from k2stack.topology import ServiceName

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Literal
 
-from k2.settings import ENV_PREFIX, S3_REGION, Endpoints
 from pydantic import BaseModel, ConfigDict, Field
+
+from k2.settings import ENV_PREFIX, S3_REGION, Endpoints
 
 LOOPBACK = "127.0.0.1"
 
@@ -142,7 +143,7 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         description="Apicurio Registry: Confluent-compatible schema registry on PostgreSQL",
         version="3.3.3",
         image="apicurio/apicurio-registry:3.3.3",
-        ports={"http": 18081},
+        ports={"http": 18081, "management": 19000},
         health=Probe(kind="http", port="http", path=CCOMPAT_PATH + "/subjects"),
         depends_on=(ServiceName.POSTGRES,),
         data_dirs=(),

@@ -15,13 +15,14 @@ from decimal import Decimal
 import psycopg
 import pyarrow as pa
 import pytest
-from k2.catalog import load_catalog
-from k2.settings import Endpoints
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import DecimalType, LongType, NestedField, StringType, TimestamptzType
+
+from k2.catalog import load_catalog
+from k2.settings import Endpoints
 
 pytestmark = pytest.mark.integration
 

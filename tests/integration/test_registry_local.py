@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
+
 from k2.settings import Endpoints
 from k2stack.topology import REGISTRY_COMPATIBILITY, REGISTRY_DATABASE
 

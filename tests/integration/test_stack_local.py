@@ -16,6 +16,7 @@ import botocore.exceptions
 import httpx
 import psycopg
 import pytest
+
 from k2.errors import StackError
 from k2.settings import Endpoints, endpoint_env_names
 from k2stack.local import processes

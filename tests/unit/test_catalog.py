@@ -5,10 +5,11 @@ from __future__ import annotations
 import socket
 
 import pytest
+from pydantic import SecretStr
+
 from k2.catalog import CatalogUnavailableError, catalog_properties, load_catalog
 from k2.errors import K2Error
 from k2.settings import Endpoints
-from pydantic import SecretStr
 
 
 def _endpoints(catalog_uri: str = "http://127.0.0.1:18181") -> Endpoints:

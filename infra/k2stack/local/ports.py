@@ -37,11 +37,11 @@ def free_ports() -> dict[ServiceName, dict[str, int]]:
                 sock.bind((LOOPBACK, 0))
                 port = int(sock.getsockname()[1])
             partner = port + offset_partner if offset_partner else None
-            if port in taken or (
-                partner is not None and (partner in taken or not is_free(partner))
-            ):
+            if port in taken:
                 continue
-            if partner is not None and partner > 65535:
+            if partner is not None and (
+                partner > 65535 or partner in taken or not is_free(partner)
+            ):
                 continue
             taken.add(port)
             if partner is not None:
