@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pulumi
+
 from k2.settings import endpoint_env_names
 from k2stack.pulumi import config as stack_config
 from k2stack.pulumi.catalog import CatalogComponent

@@ -14,11 +14,11 @@ from enum import StrEnum
 from typing import Any
 
 import pulumi
-from k2.errors import ConfigError
 from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from k2.errors import ConfigError
 from k2stack.topology import LOOPBACK
 
 NAMESPACE = "k2"

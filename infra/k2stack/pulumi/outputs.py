@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import pulumi
-from k2.settings import SECRET_ENDPOINT_FIELDS
 
+from k2.settings import SECRET_ENDPOINT_FIELDS
 from k2stack.pulumi import catalog, kafka, postgres, registry
 from k2stack.pulumi.config import ObjectStoreKind
 from k2stack.pulumi.service import Deployment
