@@ -48,6 +48,10 @@ class Decoder:
         self._schemas = schemas
         self._fast = fast
 
+    def close(self) -> None:
+        """Release the registry connection."""
+        self._schemas.close()
+
     def decode(self, messages: Sequence[RawMessage]) -> DecodeResult:
         """Decode `messages`; every message ends up in exactly one chunk row or dead letter."""
         groups: dict[int, tuple[WriterSchema, list[RawMessage], list[bytes]]] = {}

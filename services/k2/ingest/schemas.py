@@ -59,6 +59,9 @@ class SchemaSource(Protocol):
     def schema_text(self, schema_id: int) -> str | None:
         """The schema JSON for `schema_id`, or None when the id is unknown."""
 
+    def close(self) -> None:
+        """Release connections."""
+
 
 class RegistrySchemaSource:
     """Schema texts from a Confluent-compatible registry."""
@@ -78,6 +81,10 @@ class RegistrySchemaSource:
             raise RegistryUnavailableError(f"registry unreachable for id {schema_id}: {e}") from e
         return str(schema.schema_str)
 
+    def close(self) -> None:
+        """Close the registry client's HTTP session."""
+        self._client.__exit__()  # type: ignore[no-untyped-call]  # its only close method
+
 
 class StaticSchemaSource:
     """Schema texts from a fixed mapping (offline replays, benchmarks)."""
@@ -88,6 +95,9 @@ class StaticSchemaSource:
     def schema_text(self, schema_id: int) -> str | None:
         """The text registered under `schema_id` here, if any."""
         return self._texts.get(schema_id)
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class WriterSchemas:
@@ -103,6 +113,10 @@ class WriterSchemas:
         self._cache: dict[int, WriterSchema] = {}
         self._rejected: dict[int, RecordError] = {}
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Release the schema source's connections."""
+        self._source.close()
 
     def get(self, schema_id: int) -> WriterSchema:
         """The writer schema for `schema_id`; RecordError when it cannot be used."""

@@ -153,6 +153,7 @@ class IngestWorker:
         finally:
             self._source.close()
             self._dlq.close()
+            self._decoder.close()
 
     def process(self, messages: Sequence[RawMessage]) -> None:
         """Decode, validate and dedup one poll chunk into the open batch."""

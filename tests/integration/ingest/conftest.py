@@ -1,0 +1,137 @@
+"""Fixtures for ingest integration tests: a bootstrapped, prefixed catalogue and a producer."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from prometheus_client import CollectorRegistry
+from pyiceberg.catalog import Catalog
+
+from k2.bootstrap import bootstrap
+from k2.catalog import load_catalog
+from k2.contracts.catalogue import Catalogue, load_catalogue
+from k2.contracts.schemas import load_schema
+from k2.ingest.app import build_worker
+from k2.ingest.config import IngestSettings
+from k2.ingest.worker import IngestWorker
+from k2.serde.serializer import RegistryAvroSerializer, registry_client
+from k2.settings import Endpoints
+
+BASE_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+_ids = itertools.count()
+
+
+@dataclass
+class Env:
+    stack: Endpoints
+    prefix: str
+    catalogue: Catalogue
+    catalog: Catalog
+    registry: SchemaRegistryClient
+
+    def trade(self, n: int, **overrides: Any) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "trade_id": f"T{n}",
+            "exchange": "XASX",
+            "symbol": ["BHP", "CBA", "RIO"][n % 3],
+            "instrument_id": None,
+            "venue_sequence": n,
+            "event_time": BASE_US + n,
+            "event_time_nanos": None,
+            "receive_time": BASE_US + n + 5,
+            "price": Decimal("45.12345678") + Decimal(n) / Decimal(100),
+            "size": Decimal(100 + n),
+            "currency": "AUD",
+            "side": "BUY",
+            "conditions": ["XT"],
+        }
+        record.update(overrides)
+        return record
+
+    def produce(
+        self, records: list[dict[str, Any]], version: int = 2, raw: list[bytes | None] | None = None
+    ) -> None:
+        dataset = self.catalogue.dataset("trades")
+        serializer = RegistryAvroSerializer(
+            registry_client(self.stack.schema_registry_url),
+            dataset.subject,
+            load_schema("trade", version),
+        )
+        producer = Producer(
+            {"bootstrap.servers": self.stack.kafka_bootstrap_servers, "enable.idempotence": True}
+        )
+        for record in records:
+            producer.produce(
+                dataset.topic.name, key=dataset.record_key(record), value=serializer(record)
+            )
+        for value in raw or []:
+            producer.produce(dataset.topic.name, key=b"BHP", value=value)
+        assert producer.flush(30) == 0
+
+    def worker(self, **settings: Any) -> IngestWorker:
+        base = {"max_age_s": 0.3, "dlq_min_records": 10_000}
+        return build_worker(
+            "trades",
+            self.stack,
+            IngestSettings(**{**base, **settings}),
+            prefix=self.prefix,
+            registry=CollectorRegistry(),
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        table = self.catalog.load_table(self.catalogue.dataset("trades").table_identifier)
+        return table.scan().to_arrow().to_pylist()
+
+    def properties(self) -> dict[str, str]:
+        table = self.catalog.load_table(self.catalogue.dataset("trades").table_identifier)
+        return dict(table.properties)
+
+
+@pytest.fixture
+def env(stack: Endpoints, unique: str) -> Iterator[Env]:
+    catalogue = load_catalogue().with_prefix(unique)
+    catalog = load_catalog(stack)
+    with registry_client(stack.schema_registry_url) as registry:
+        bootstrap(
+            catalogue,
+            admin=AdminClient({"bootstrap.servers": stack.kafka_bootstrap_servers}),
+            registry=registry,
+            catalog=catalog,
+        )
+        yield Env(stack, unique, catalogue, catalog, registry)
+
+
+@pytest.fixture
+def running() -> Iterator[Callable[[IngestWorker], threading.Thread]]:
+    """Start workers on threads; stop and join them at the end."""
+    started: list[tuple[IngestWorker, threading.Thread]] = []
+
+    def start(worker: IngestWorker) -> threading.Thread:
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        started.append((worker, thread))
+        return thread
+
+    yield start
+    for worker, thread in started:
+        worker.stop()
+        thread.join(60)
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError("condition not reached in time")
