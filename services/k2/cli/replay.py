@@ -140,19 +140,21 @@ def _publish(
     catalogue = load_catalogue()
     if prefix:
         catalogue = catalogue.with_prefix(prefix)
-    publisher = RecordPublisher(
-        endpoints.kafka_bootstrap_servers, endpoints.schema_registry_url, catalogue
-    )
     total = validate(source, datasets)
     if total.bad.count and not allow_bad_rows:
         raise BadRowsError(total.bad)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
+    with (
+        RecordPublisher(
+            endpoints.kafka_bootstrap_servers, endpoints.schema_registry_url, catalogue
+        ) as publisher,
+        Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar,
+    ):
         task = bar.add_task("publishing", total=total.total)
         summary = publish(
             source,

@@ -101,6 +101,16 @@ class RecordPublisher:
         self.sent += 1
         self._producer.poll(0)
 
+    def close(self) -> None:
+        """Release the registry client's connections (the producer itself needs no close)."""
+        self._registry.close()
+
+    def __enter__(self) -> RecordPublisher:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def flush(self, timeout: float = 60.0) -> None:
         """Wait for every record to be acknowledged; raise if any was refused or is missing."""
         remaining = self._producer.flush(timeout)
