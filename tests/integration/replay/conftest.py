@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 from confluent_kafka.admin import AdminClient
+from pyiceberg.catalog import Catalog
+
 from k2.bootstrap import bootstrap
 from k2.catalog import load_catalog
 from k2.contracts.catalogue import Catalogue, load_catalogue
 from k2.serde.serializer import registry_client
 from k2.settings import Endpoints
-from pyiceberg.catalog import Catalog
 
 
 @pytest.fixture

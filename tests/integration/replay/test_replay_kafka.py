@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
+from typer.testing import CliRunner
+
 from k2.cli.main import app
 from k2.contracts.catalogue import Catalogue
 from k2.contracts.schemas import latest_schema
 from k2.serde.avro import decode_body
 from k2.settings import Endpoints, endpoint_env_names
-from typer.testing import CliRunner
 
 pytestmark = pytest.mark.integration
 

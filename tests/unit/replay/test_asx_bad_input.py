@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from k2.replay.asx import AsxDataError, AsxSource, Dataset, UnknownSymbolError
 from k2.replay.asx_rows import parse_quote, parse_trade
 from k2.replay.bad_rows import BadRowReport, MalformedRowError

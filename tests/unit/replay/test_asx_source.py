@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
 from k2.replay.asx import AsxSource, Dataset, MarketFile, default_data_dir
 from k2.replay.bad_rows import BadRowReport
 from k2.replay.records import QuoteRecord, TradeRecord
