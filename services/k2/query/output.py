@@ -41,7 +41,7 @@ def write(result: pa.Table, fmt: OutputFormat, output: Path | None, *, limit: in
     if fmt is OutputFormat.CSV:
         # Lists (trade conditions) have no CSV form: join them with '|'.
         for index, field in enumerate(result.schema):
-            if pa.types.is_list(field.type):
+            if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
                 joined = pa.array(
                     [None if v is None else "|".join(v) for v in result[field.name].to_pylist()],
                     pa.string(),
