@@ -117,3 +117,7 @@ def logs(
         return
     argv = ["tail", f"-n{lines}", *(["-F"] if follow else []), *files]
     raise typer.Exit(subprocess.call(argv))
+
+
+if __name__ == "__main__":
+    app()

@@ -192,6 +192,9 @@ class KafkaLauncher(Launcher):
             # Die on OOM so the supervisor sees a dead process, not a half-working broker.
             "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
+            # Without it the JVM listens on IPv6 sockets (as [::ffff:127.0.0.1]); IPv4 sockets
+            # make "bound to 127.0.0.1 only" plain to see and to test.
+            "-Djava.net.preferIPv4Stack=true",
             # Native libraries (snappy, zstd) unpack here; keeps the stack's files together
             # and lets `stack:down --purge` remove them.
             f"-Djava.io.tmpdir={self._tmp_dir(ctx)}",

@@ -14,6 +14,7 @@ import yaml
 from k2stack.local.context import StackContext
 from k2stack.local.install import debian_package
 from k2stack.local.launcher import LaunchCommand, Launcher
+from k2stack.observability import INGEST_JOB, rule_files
 from k2stack.topology import LOOPBACK, SERVICES, TOPOLOGY, ServiceName
 
 P = ServiceName.PROMETHEUS
@@ -47,7 +48,7 @@ def scrape_config(ctx: StackContext) -> dict[str, object]:
         )
     jobs.append(
         {
-            "job_name": "k2-ingest",
+            "job_name": INGEST_JOB,
             "file_sd_configs": [
                 {"files": [str(targets_dir(ctx) / "*.json")], "refresh_interval": "5s"}
             ],
@@ -55,6 +56,8 @@ def scrape_config(ctx: StackContext) -> dict[str, object]:
     )
     return {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
+        # The same alert rules the Docker stack's Prometheus loads (infra/prometheus/rules).
+        "rule_files": [str(path) for path in rule_files()],
         "scrape_configs": jobs,
     }
 
