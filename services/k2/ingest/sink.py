@@ -91,6 +91,12 @@ class IcebergSink:
             self._table = table
         return self._table
 
+    def close(self) -> None:
+        """Close the REST catalog's HTTP session (pyiceberg offers no public close)."""
+        session = getattr(self._catalog, "_session", None)
+        if session is not None:
+            session.close()
+
     def recorded_offsets(self, topic: str) -> dict[TopicPartitionKey, int]:
         """The table's offsets for `topic` (fresh)."""
         table = self.table()

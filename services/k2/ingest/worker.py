@@ -154,6 +154,7 @@ class IngestWorker:
             self._source.close()
             self._dlq.close()
             self._decoder.close()
+            self._sink.close()
 
     def process(self, messages: Sequence[RawMessage]) -> None:
         """Decode, validate and dedup one poll chunk into the open batch."""

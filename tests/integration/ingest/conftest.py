@@ -109,6 +109,7 @@ def env(stack: Endpoints, unique: str) -> Iterator[Env]:
             catalog=catalog,
         )
         yield Env(stack, unique, catalogue, catalog, registry)
+    catalog._session.close()  # type: ignore[attr-defined]  # REST session: no public close
 
 
 @pytest.fixture

@@ -10,7 +10,11 @@ import pytest
 
 from .conftest import Env, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # A client's HTTP pool drops pooled sockets unclosed (port not yet pinned down): see report.
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
 
 
 def _offsets_done(env: Env, expected_consumed: int) -> bool:
