@@ -18,6 +18,8 @@ Safe while ingest runs, by construction:
 from __future__ import annotations
 
 import logging
+import random
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -131,7 +133,8 @@ def _commit_rewrite(
                 for data_file in new:
                     rewrite.append_data_file(data_file)
         except CommitFailedException:
-            log.info("compaction of %s conflicted with a concurrent commit, re-staging", old[0])
+            log.info("compaction conflicted with a concurrent commit, re-staging (%d)", attempt)
+            _backoff(attempt)
             table.refresh()
             continue
         except CommitStateUnknownException:
@@ -146,6 +149,12 @@ def _commit_rewrite(
         return True, attempt
     _delete_quietly(table, new)
     raise MaintenanceError(f"{policy.max_attempts} commit conflicts in a row compacting {old[0]}")
+
+
+def _backoff(attempt: int) -> None:
+    # Jittered, growing pause: ingest commits periodically, so a random wait tends to land
+    # the re-staged commit in the gap between two of its commits.
+    time.sleep(min(0.05 * 2**attempt, 2.0) * random.uniform(0.5, 1.0))  # noqa: S311
 
 
 def _delete_quietly(table: Table, files: list[DataFile]) -> None:
@@ -191,7 +200,7 @@ def expire_snapshots(
     if retain_last < 1:
         raise MaintenanceError("retain_last must be at least 1 (the current snapshot)")
     cutoff_ms = int(((now or datetime.now(UTC)) - older_than).timestamp() * 1000)
-    for _attempt in range(max_attempts):
+    for attempt in range(max_attempts):
         table.refresh()
         protected = {ref.snapshot_id for ref in table.refs().values()}
         history = sorted(table.snapshots(), key=lambda s: s.timestamp_ms)
@@ -205,6 +214,7 @@ def expire_snapshots(
         try:
             table.maintenance.expire_snapshots().by_ids(candidates).commit()
         except CommitFailedException:
+            _backoff(attempt)
             continue
         return len(candidates)
     raise MaintenanceError(f"{max_attempts} commit conflicts in a row expiring snapshots")
