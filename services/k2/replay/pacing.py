@@ -50,3 +50,26 @@ class Pacer:
         delay = due - self.monotonic()
         if delay > 0:
             self.sleep(delay)
+
+
+@dataclass
+class RatePacer:
+    """Holds a steady records-per-second rate (0 or less: no limit)."""
+
+    rate: float
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    _start: float | None = field(default=None, init=False)
+    _sent: int = field(default=0, init=False)
+
+    def wait(self) -> None:
+        """Block until the next record is due."""
+        if self.rate <= 0:
+            return
+        if self._start is None:
+            self._start = self.monotonic()
+        due = self._start + self._sent / self.rate
+        self._sent += 1
+        delay = due - self.monotonic()
+        if delay > 0:
+            self.sleep(delay)
