@@ -7,6 +7,7 @@ any port is scraped within seconds without restarting Prometheus.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -87,3 +88,19 @@ class PrometheusLauncher(Launcher):
             ),
             cwd=home,
         )
+
+
+def register_target(ctx: StackContext, name: str, port: int, labels: dict[str, str]) -> Path:
+    """Have Prometheus scrape a K2 process's metrics at 127.0.0.1:`port` (file discovery)."""
+    targets_dir(ctx).mkdir(parents=True, exist_ok=True)
+    path = targets_dir(ctx) / f"{name}.json"
+    entry = [{"targets": [f"{LOOPBACK}:{port}"], "labels": labels}]
+    scratch = path.with_suffix(".tmp")
+    # Written whole, then renamed: Prometheus never reads a half-written file.
+    scratch.write_text(json.dumps(entry))
+    scratch.replace(path)
+    return path
+
+
+def unregister_target(ctx: StackContext, name: str) -> None:
+    (targets_dir(ctx) / f"{name}.json").unlink(missing_ok=True)
