@@ -86,8 +86,7 @@ def freshness_quantiles(prometheus_url: str, table: str) -> dict[str, float | No
 def _cell(value: object) -> str:
     """Exact values, shown without the schema's padding zeros (36.66000000 -> 36.66)."""
     if isinstance(value, Decimal):
-        text = format(value.normalize(), "f")
-        return text
+        return format(value.normalize(), "f")
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M %Z")
     return str(value)
