@@ -61,36 +61,26 @@ def _rows(  # noqa: PLR0917 - plain pass-through of one command's options
         raise typer.Exit(1) from e
 
 
-@app.command("trades")
-def trades(
-    *,
-    symbol: Symbol,
-    start: Start,
-    end: End = None,
-    as_of: AsOf = None,
-    tz: Tz = "UTC",
-    fmt: Format = OutputFormat.TABLE,
-    output: Output = None,
-    prefix: Prefix = "",
-) -> None:
-    """Trades of one symbol in [start, end)."""
-    _rows("trades", symbol, start, end, as_of, tz, fmt, output, prefix)
+def _rows_command(dataset: str, summary: str) -> None:
+    def command(
+        *,
+        symbol: Symbol,
+        start: Start,
+        end: End = None,
+        as_of: AsOf = None,
+        tz: Tz = "UTC",
+        fmt: Format = OutputFormat.TABLE,
+        output: Output = None,
+        prefix: Prefix = "",
+    ) -> None:
+        _rows(dataset, symbol, start, end, as_of, tz, fmt, output, prefix)
+
+    command.__doc__ = summary
+    app.command(dataset)(command)
 
 
-@app.command("quotes")
-def quotes(
-    *,
-    symbol: Symbol,
-    start: Start,
-    end: End = None,
-    as_of: AsOf = None,
-    tz: Tz = "UTC",
-    fmt: Format = OutputFormat.TABLE,
-    output: Output = None,
-    prefix: Prefix = "",
-) -> None:
-    """Best bid/ask updates of one symbol in [start, end)."""
-    _rows("quotes", symbol, start, end, as_of, tz, fmt, output, prefix)
+_rows_command("trades", "Trades of one symbol in [start, end).")
+_rows_command("quotes", "Best bid/ask updates of one symbol in [start, end).")
 
 
 @app.command("ohlcv")

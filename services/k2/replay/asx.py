@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 from k2.errors import K2Error
 from k2.replay.asx_rows import (
@@ -44,6 +45,7 @@ DIVIDENDS = Path("reference-data") / "dividends.csv"
 NO_RECORDS = "--- NO RECORDS TO REPORT ---"
 
 Clock = Callable[[], datetime]
+Row = TypeVar("Row")
 
 
 class AsxDataError(K2Error):
@@ -106,6 +108,17 @@ def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
     with handle:
         for number, line in enumerate(handle, start=1):
             yield number, line.rstrip("\r\n")
+
+
+def _parsed(
+    path: Path, parse: Callable[[str], Row], bad: BadRowReport
+) -> Iterator[tuple[int, Row]]:
+    """(line number, parsed row) for every good line; malformed lines go to `bad`."""
+    for number, text in _read_lines(path):
+        try:
+            yield number, parse(text)
+        except MalformedRowError as e:
+            bad.add(path, number, str(e), text)
 
 
 def _header_rows(path: Path, header_start: str) -> Iterator[tuple[int, list[str]]]:
@@ -197,12 +210,7 @@ class AsxSource:
     def trades(self, source: MarketFile, bad: BadRowReport) -> Iterator[TradeRecord]:
         """The file's trades in file order; malformed rows go to `bad`."""
         company = source.company
-        for number, text in _read_lines(source.path):
-            try:
-                row = parse_trade(text)
-            except MalformedRowError as e:
-                bad.add(source.path, number, str(e), text)
-                continue
+        for number, row in _parsed(source.path, parse_trade, bad):
             yield TradeRecord(
                 trade_id=f"{EXCHANGE}-{company.symbol}-{row.local_date:%Y%m%d}-{number}",
                 exchange=EXCHANGE,
@@ -223,12 +231,7 @@ class AsxSource:
     def quotes(self, source: MarketFile, bad: BadRowReport) -> Iterator[QuoteRecord]:
         """The file's best bid/ask updates in file order; malformed rows go to `bad`."""
         company = source.company
-        for number, text in _read_lines(source.path):
-            try:
-                row = parse_quote(text)
-            except MalformedRowError as e:
-                bad.add(source.path, number, str(e), text)
-                continue
+        for number, row in _parsed(source.path, parse_quote, bad):
             yield QuoteRecord(
                 quote_id=f"{EXCHANGE}-{company.symbol}-{row.local_date:%Y%m%d}-{number}",
                 exchange=EXCHANGE,
