@@ -1,0 +1,105 @@
+"""`python -m k2.bench` (`task bench`): run the selected parts, print JSON, save it to results/.
+
+Parts: hotpath, throughput, freshness, rss, startup (`--only hotpath,rss`). Parts that need a
+stack use the one named by K2_* variables, or start an ephemeral one for the run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from k2.bench import freshness, hotpath, results, startup, throughput
+from k2.bench.environment import stack_endpoints
+
+PARTS = ("hotpath", "throughput", "freshness", "rss", "startup")
+STACK_PARTS = {"throughput", "freshness", "rss"}
+
+app = typer.Typer(add_completion=False)
+
+
+def _parts(only: str | None) -> list[str]:
+    if not only:
+        return list(PARTS)
+    chosen = [p.strip() for p in only.split(",") if p.strip()]
+    unknown = sorted(set(chosen) - set(PARTS))
+    if unknown:
+        raise typer.BadParameter(f"unknown part(s) {unknown}; choose from {', '.join(PARTS)}")
+    return chosen
+
+
+def run_parts(
+    chosen: list[str],
+    *,
+    records: int,
+    hot_records: int,
+    rates: tuple[int, ...],
+    rate_seconds: float,
+    logs: Path,
+) -> dict[str, Any]:
+    """Run `chosen` parts; the document `main` prints and saves."""
+    parts: dict[str, Any] = {}
+    started = results.now_iso()
+    load_before = results.machine()
+    if "hotpath" in chosen:
+        parts["hotpath"] = hotpath.run(hot_records)
+    if STACK_PARTS & set(chosen):
+        with stack_endpoints() as endpoints:
+            if "throughput" in chosen:
+                parts["throughput"] = throughput.run(endpoints, records, logs)
+            elif "rss" in chosen:
+                parts["throughput"] = throughput.run(endpoints, records, logs, (1,))
+            if "freshness" in chosen:
+                parts["freshness"] = freshness.run(endpoints, rates, rate_seconds, logs)
+    if "rss" in chosen:
+        peaks = [mb for r in parts["throughput"]["runs"] for mb in r["peak_rss_mb"]]
+        if "freshness" in parts:
+            peaks.append(parts["freshness"]["peak_rss_mb"])
+        parts["rss"] = {"peak_rss_mb": max(peaks), "source": "VmHWM of every worker process"}
+    if "startup" in chosen:
+        parts["startup"] = startup.run()
+    return {
+        "k2_bench": 1,
+        "started_at": started,
+        "finished_at": results.now_iso(),
+        "command": " ".join(["python -m k2.bench", *sys.argv[1:]]),
+        "machine_at_start": load_before,
+        "machine_at_end": results.machine(),
+        "parts": parts,
+        "targets": results.targets(parts),
+    }
+
+
+@app.command()
+def main(  # noqa: PLR0917  # typer options are parameters
+    only: Annotated[
+        str | None, typer.Option(help=f"Comma-separated parts: {','.join(PARTS)}.")
+    ] = None,
+    records: Annotated[int, typer.Option(help="Trades pre-loaded for throughput.")] = 2_000_000,
+    hot_records: Annotated[int, typer.Option(help="Records for the hot-path part.")] = 200_000,
+    rates: Annotated[str, typer.Option(help="Offered rates for freshness, msg/s.")] = "20000,50000",
+    rate_seconds: Annotated[float, typer.Option(help="Seconds per offered rate.")] = 20.0,
+    out: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
+) -> None:
+    """Run the benchmarks; print the JSON and write it to `out/<timestamp>.json`."""
+    logs = Path(tempfile.mkdtemp(prefix="k2-bench-logs-"))
+    document = run_parts(
+        _parts(only),
+        records=records,
+        hot_records=hot_records,
+        rates=tuple(int(r) for r in rates.split(",")),
+        rate_seconds=rate_seconds,
+        logs=logs,
+    )
+    path = results.write(document, out)
+    print(json.dumps(document, indent=2))
+    print(f"written to {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    app()
