@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from infra_harness import STACKS, StackRun, run_stack
+
+from tests.infra.infra_harness import STACKS, StackRun, run_stack
 
 
 @pytest.fixture(scope="module", params=STACKS)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from infra_harness import SECRETS, run_stack, stack_config
 
 from k2.errors import ConfigError
+from tests.infra.infra_harness import SECRETS, run_stack, stack_config
 
 
 def fails(stack: str, config: dict[str, str], secret_keys: list[str] | None = None) -> str:

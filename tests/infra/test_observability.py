@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from k2stack.local.context import default_cache_dir
+from k2stack.local.install import debian_package
+from k2stack.local.services.prometheus import DEBIAN_VERSION as PROMETHEUS_DEBIAN_VERSION
 from k2stack.observability import (
     K2_METRICS,
     dashboard_files,
@@ -26,15 +29,11 @@ QUERIES = dashboard_queries() + rule_queries()
 
 
 def promtool() -> Path:
-    """promtool from the local backend's Debian cache, a fetched copy, or PATH."""
-    candidates = [os.environ.get("K2_PROMTOOL", "")]
-    cache = Path.home() / ".cache" / "k2" / "debian"
-    candidates += [str(p) for p in sorted(cache.glob("prometheus*/usr/bin/promtool"))]
-    candidates += ["/tmp/k2-infra-prom/root/usr/bin/promtool", shutil.which("promtool") or ""]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    pytest.skip("promtool not found (set K2_PROMTOOL or install the local stack's Prometheus)")
+    """promtool from the same Debian package the local backend runs (fetched once, cached)."""
+    if override := os.environ.get("K2_PROMTOOL"):
+        return Path(override)
+    root = debian_package(default_cache_dir(), "prometheus", PROMETHEUS_DEBIAN_VERSION)
+    return root / "usr" / "bin" / "promtool"
 
 
 def test_there_are_dashboards_and_rules() -> None:

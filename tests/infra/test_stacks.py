@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from infra_harness import SECRETS, StackRun, env_of, is_secret, plain
 
 from k2.settings import endpoint_env_names
 from k2stack.pulumi import kafka as kafka_module
 from k2stack.topology import GRAFANA, SERVICES, TOPOLOGY, ServiceName, docker_healthcheck
+from tests.infra.infra_harness import SECRETS, StackRun, env_of, is_secret, plain
 
 CONTAINER = "docker:index/container:Container"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
@@ -188,7 +188,7 @@ def test_no_drift_between_local_and_docker_topology(stack: tuple[str, StackRun])
 
 @pytest.mark.parametrize("store", ["minio", "external"])
 def test_object_store_alternatives(store: str) -> None:
-    from infra_harness import run_stack, stack_config
+    from tests.infra.infra_harness import run_stack, stack_config
 
     config = stack_config("dev") | {"k2:objectStore": store}
     if store == "minio":
