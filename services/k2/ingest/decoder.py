@@ -8,17 +8,15 @@ otherwise per record with fastavro, which also pinpoints the bad records for the
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import fastavro
 import pyarrow as pa
 
 from k2.ingest.dlq import DeadLetter
 from k2.ingest.errors import RecordError
-from k2.ingest.fastpath import decode_block
+from k2.ingest.fastpath import decode_block, decode_body
 from k2.ingest.schemas import WriterSchema, WriterSchemas
 from k2.ingest.source import RawMessage
 from k2.serde.wire import Framed, WireFormatError
@@ -79,17 +77,17 @@ class Decoder:
             if batch is not None:
                 chunks.append(DecodedChunk(writer, batch, group_messages))
                 continue
-            chunk, group_dead = decode_per_record(writer, group_messages, bodies)
+            chunk, group_dead = decode_with_dead_letters(writer, group_messages, bodies)
             dead.extend(group_dead)
             if chunk is not None:
                 chunks.append(chunk)
         return DecodeResult(chunks, dead)
 
 
-def decode_per_record(
+def decode_with_dead_letters(
     writer: WriterSchema, messages: Sequence[RawMessage], bodies: Sequence[bytes]
 ) -> tuple[DecodedChunk | None, list[DeadLetter]]:
-    """The reference path: fastavro per record, then one Arrow build (per row on failure)."""
+    """The reference path: fastavro per record, then one Arrow build; bad records → DLQ."""
     rows: list[dict[str, Any]] = []
     kept: list[RawMessage] = []
     dead: list[DeadLetter] = []
@@ -120,21 +118,3 @@ def decode_per_record(
         rows, kept = good_rows, good_messages
         batch = pa.RecordBatch.from_pylist(rows, schema=writer.arrow)
     return DecodedChunk(writer, batch, kept), dead
-
-
-def decode_body(writer: WriterSchema, body: bytes) -> dict[str, Any]:
-    """One Avro body → a dict; truncated bodies and trailing bytes are errors."""
-    stream = io.BytesIO(body)
-    try:
-        record = fastavro.schemaless_reader(stream, writer.parsed, None)
-    except EOFError as e:
-        raise RecordError("truncated_body", f"body ends early: {e}") from e
-    except (ValueError, TypeError, IndexError, KeyError, UnicodeDecodeError, OverflowError) as e:
-        raise RecordError("undecodable_body", f"{type(e).__name__}: {e}") from e
-    if stream.tell() != len(body):
-        raise RecordError(
-            "trailing_bytes", f"{len(body) - stream.tell()} bytes after the end of the record"
-        )
-    if not isinstance(record, dict):
-        raise RecordError("undecodable_body", "body is not a record")
-    return record

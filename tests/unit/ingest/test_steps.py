@@ -81,7 +81,8 @@ def test_sequence_tracker_counts_gaps_and_out_of_order() -> None:
     assert (report.gaps, report.out_of_order) == (1, 1)
 
 
-def test_decoder_routes_every_bad_kind_and_keeps_decimals_exact() -> None:
+@pytest.mark.parametrize("fast", [False, True])
+def test_decoder_routes_every_bad_kind_and_keeps_decimals_exact(fast: bool) -> None:
     good = [Msg(encode(trade(i)), i) for i in range(3)]
     v2 = Msg(encode(trade(3, buyer_broker_id="B"), version=2, schema_id=2), 3)
     bad = [
@@ -93,7 +94,7 @@ def test_decoder_routes_every_bad_kind_and_keeps_decimals_exact() -> None:
         Msg(encode(trade(1)) + b"zz", 15),  # trailing garbage
         Msg(struct.pack(">bI", 0, 3) + b"\x00", 16),  # another topic's schema
     ]
-    result = decoder().decode([*good, v2, *bad])
+    result = decoder(fast).decode([*good, v2, *bad])
     reasons = {d.message.offset(): d.reason for d in result.dead}
     assert reasons == {
         10: "bad_framing",
