@@ -67,6 +67,8 @@ class RegistryLauncher(Launcher):
                 java_for_registry(),
                 f"-Xmx{SPEC.memory_mb}m",
                 "-XX:+ExitOnOutOfMemoryError",
+                # IPv4 sockets: otherwise it may listen as [::ffff:127.0.0.1] (seen in tests).
+                "-Djava.net.preferIPv4Stack=true",
                 *(f"-D{key}={value}" for key, value in registry_properties(ctx).items()),
                 "-jar",
                 str(home / RUNNER_JAR),
