@@ -11,6 +11,7 @@ timestamp gives the lower bound.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import defaultdict
@@ -88,8 +89,12 @@ class SnapshotWatcher:
                 continue
             ranges = {}
             for key, (start, end) in json.loads(text).items():
+                if end is None:
+                    continue
                 topic, _, partition = key.rpartition(":")
-                ranges[(topic, int(partition))] = (int(start), int(end))
+                # No start: the partition's first batch, read from its beginning (offset 0
+                # on the fresh topics benchmarks use).
+                ranges[(topic, int(partition))] = (int(start or 0), int(end))
             self.snapshots.append(
                 SeenSnapshot(snapshot.snapshot_id, seen_ms, snapshot.timestamp_ms, ranges)
             )
@@ -173,7 +178,7 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
     return ordered[rank]
 
 
