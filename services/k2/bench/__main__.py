@@ -1,6 +1,7 @@
 """`python -m k2.bench` (`task bench`): run the selected parts, print JSON, save it to results/.
 
-Parts: hotpath, throughput, freshness, rss, startup (`--only hotpath,rss`). Parts that need a
+Parts: hotpath, throughput, freshness, rss, startup (`--only hotpath,rss`); `profile` (a
+worker under cProfile, at most 400k records) runs only when named. Parts that need a
 stack use the one named by K2_* variables, or start an ephemeral one for the run.
 """
 
@@ -14,11 +15,12 @@ from typing import Annotated, Any
 
 import typer
 
-from k2.bench import freshness, hotpath, results, startup, throughput
+from k2.bench import freshness, hotpath, profile, results, startup, throughput
 from k2.bench.environment import stack_endpoints
 
 PARTS = ("hotpath", "throughput", "freshness", "rss", "startup")
-STACK_PARTS = {"throughput", "freshness", "rss"}
+OPTIONAL_PARTS = ("profile",)  # only when named: it slows the worker down
+STACK_PARTS = {"throughput", "freshness", "rss", "profile"}
 
 app = typer.Typer(add_completion=False)
 
@@ -27,7 +29,7 @@ def _parts(only: str | None) -> list[str]:
     if not only:
         return list(PARTS)
     chosen = [p.strip() for p in only.split(",") if p.strip()]
-    unknown = sorted(set(chosen) - set(PARTS))
+    unknown = sorted(set(chosen) - set(PARTS) - set(OPTIONAL_PARTS))
     if unknown:
         raise typer.BadParameter(f"unknown part(s) {unknown}; choose from {', '.join(PARTS)}")
     return chosen
@@ -56,6 +58,8 @@ def run_parts(
                 parts["throughput"] = throughput.run(endpoints, records, logs, (1,))
             if "freshness" in chosen:
                 parts["freshness"] = freshness.run(endpoints, rates, rate_seconds, logs)
+            if "profile" in chosen:
+                parts["profile"] = profile.run(endpoints, min(records, 400_000), logs)
     if "rss" in chosen:
         peaks = [mb for r in parts["throughput"]["runs"] for mb in r["peak_rss_mb"]]
         if "freshness" in parts:
