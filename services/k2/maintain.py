@@ -53,7 +53,7 @@ class CompactionPolicy:
 
     small_file_bytes: int = 32 * 1024 * 1024
     min_files: int = 4
-    max_attempts: int = 20
+    max_attempts: int = 60
 
 
 @dataclass(frozen=True)
@@ -152,9 +152,10 @@ def _commit_rewrite(
 
 
 def _backoff(attempt: int) -> None:
-    # Jittered, growing pause: ingest commits periodically, so a random wait tends to land
-    # the re-staged commit in the gap between two of its commits.
-    time.sleep(min(0.05 * 2**attempt, 2.0) * random.uniform(0.5, 1.0))  # noqa: S311
+    # Ingest commits about once a second, so the gap right after a conflicting commit is the
+    # best moment to re-stage: retry almost at once (a little jitter so two maintainers do not
+    # collide again), growing only slowly. A long back-off would only aim at the next commit.
+    time.sleep(min(0.01 * attempt, 0.2) * random.uniform(0.5, 1.0))  # noqa: S311
 
 
 def _delete_quietly(table: Table, files: list[DataFile]) -> None:
@@ -192,7 +193,7 @@ def expire_snapshots(
     *,
     older_than: timedelta,
     retain_last: int = 1,
-    max_attempts: int = 20,
+    max_attempts: int = 60,
     now: datetime | None = None,
 ) -> int:
     """Expire snapshots older than `older_than`, always keeping the newest `retain_last` and

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 BATCH = 150
 OFFSET_KEY = "k2.offset.trades.0"
-COMMIT_INTERVAL_S = 0.2
+COMMIT_INTERVAL_S = 0.5
 
 
 def test_compaction_during_appends_loses_and_duplicates_nothing(
