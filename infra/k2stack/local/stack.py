@@ -82,6 +82,7 @@ class LocalStack:
             postgres_password=secrets.token_urlsafe(24),
             s3_access_key_id="k2" + secrets.token_hex(8),
             s3_secret_access_key=secrets.token_urlsafe(32),
+            **_registry_credentials(),
         )
         manifest = {
             "ports": {svc.value: p for svc, p in ports.items()},
@@ -97,6 +98,11 @@ class LocalStack:
             manifest = json.loads(self.manifest_path.read_text())
             ports = {ServiceName(k): dict(v) for k, v in manifest["ports"].items()}
             credentials = Credentials.model_validate(manifest["credentials"])
+            if credentials.registry_basic_auth() is None:
+                # A stack made before the registry required auth: give it credentials now.
+                credentials = credentials.model_copy(update=_registry_credentials())
+                manifest["credentials"] = credentials.model_dump()
+                self.manifest_path.write_text(json.dumps(manifest, indent=2))
         except (OSError, ValueError, KeyError) as e:
             raise StackError(
                 f"no usable stack at {self.state_dir} ({e}); run `task stack:up` first"
@@ -195,6 +201,14 @@ class LocalStack:
             self._log(f"deleted {self.state_dir}")
         return stopped
 
+    def stop_service(self, name: ServiceName) -> bool:
+        """Stop one service (fault injection, restarts); its data stays."""
+        return processes.stop(self.context().pid_file(name))
+
+    def start_service(self, name: ServiceName) -> bool:
+        """Start one stopped service again (after its dependencies' probes pass)."""
+        return self._start_one(SERVICES[name], self.context())
+
     def status(self) -> list[ServiceStatus]:
         ctx = self.context()
         out: list[ServiceStatus] = []
@@ -236,3 +250,11 @@ def _with_dependencies(names: Collection[ServiceName]) -> frozenset[ServiceName]
             out.add(name)
             pending.extend(SERVICES[name].depends_on)
     return frozenset(out)
+
+
+def _registry_credentials() -> dict[str, str]:
+    """A generated registry user and password (URL-safe: they travel as URL userinfo)."""
+    return {
+        "registry_user": "k2-" + secrets.token_hex(4),
+        "registry_password": secrets.token_urlsafe(24),
+    }
