@@ -46,6 +46,8 @@ class Probe(BaseModel):
     path: str = "/"
     expect_status: int = 200
     timeout_s: float = Field(default=120.0, gt=0)
+    # http only: send the stack's registry credentials (HTTP basic) when it has them.
+    registry_auth: bool = False
 
 
 DockerHealthTool = Literal["wget", "curl", "pg_isready", "kafka-cli"]
@@ -144,7 +146,7 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         version="3.3.3",
         image="apicurio/apicurio-registry:3.3.3",
         ports={"http": 18081, "management": 19000},
-        health=Probe(kind="http", port="http", path=CCOMPAT_PATH + "/subjects"),
+        health=Probe(kind="http", port="http", path=CCOMPAT_PATH + "/subjects", registry_auth=True),
         depends_on=(ServiceName.POSTGRES,),
         data_dirs=(),
         memory_mb=768,
@@ -251,13 +253,27 @@ def start_order() -> tuple[ServiceSpec, ...]:
 
 
 class Credentials(BaseModel):
-    """A stack's generated secrets."""
+    """A stack's generated secrets.
+
+    The registry's user and password are optional: a stack without them runs the registry
+    without authentication (the Docker stack today); with them the registry requires HTTP
+    basic auth and `K2_SCHEMA_REGISTRY_URL` carries them as URL userinfo, which
+    confluent-kafka's registry client (and httpx) turn into the Authorization header.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     postgres_password: str
     s3_access_key_id: str
     s3_secret_access_key: str
+    registry_user: str | None = None
+    registry_password: str | None = None
+
+    def registry_basic_auth(self) -> tuple[str, str] | None:
+        """(user, password) when the registry requires authentication."""
+        if self.registry_user and self.registry_password:
+            return self.registry_user, self.registry_password
+        return None
 
 
 def endpoints(
@@ -277,9 +293,12 @@ def endpoints(
     def port(service: ServiceName, name: str) -> str:
         return f"{hosts.get(service, host)}:{host_ports[service][name]}"
 
+    auth = credentials.registry_basic_auth()
+    # User names and passwords are generated URL-safe: userinfo needs no quoting.
+    userinfo = f"{auth[0]}:{auth[1]}@" if auth else ""
     values = Endpoints(
         kafka_bootstrap_servers=port(ServiceName.KAFKA, "broker"),
-        schema_registry_url=f"http://{port(ServiceName.REGISTRY, 'http')}{CCOMPAT_PATH}",
+        schema_registry_url=f"http://{userinfo}{port(ServiceName.REGISTRY, 'http')}{CCOMPAT_PATH}",
         iceberg_catalog_uri=f"http://{port(ServiceName.ICEBERG_REST, 'http')}",
         s3_endpoint=f"http://{port(ServiceName.SEAWEEDFS, 's3')}",
         s3_access_key_id=credentials.s3_access_key_id,

@@ -24,7 +24,8 @@ def check(probe: Probe, service: ServiceName, ctx: StackContext) -> str | None:
             with socket.create_connection((LOOPBACK, port), timeout=2):
                 return None
         if probe.kind == "http":
-            response = httpx.get(f"http://{LOOPBACK}:{port}{probe.path}", timeout=3)
+            auth = ctx.credentials.registry_basic_auth() if probe.registry_auth else None
+            response = httpx.get(f"http://{LOOPBACK}:{port}{probe.path}", timeout=3, auth=auth)
             if response.status_code == probe.expect_status:
                 return None
             return f"GET {probe.path} answered {response.status_code}"

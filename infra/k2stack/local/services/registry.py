@@ -40,6 +40,12 @@ JVM_DIRS = Path("/usr/lib/jvm")
 
 # Quarkus maps this variable to `apicurio.datasource.password`.
 PASSWORD_ENV = "APICURIO_DATASOURCE_PASSWORD"  # noqa: S105 - a variable name, not a secret
+# The registry user's password, referenced from a property as `${...}` so `ps` never shows it.
+USER_PASSWORD_ENV = "K2_REGISTRY_USER_PASSWORD"  # noqa: S105 - a variable name, not a secret
+# Apicurio's own auth (apicurio.auth.*) needs an OIDC server. Quarkus' embedded users (the
+# jar ships quarkus-elytron-security-properties-file) give HTTP basic auth instead; the role
+# is Apicurio's admin role name, for when role-based authorization is turned on.
+REGISTRY_ROLE = "sr-admin"
 
 # The jar defaults to 20 pooled connections at start (max 100): far more than one local
 # registry needs, and PostgreSQL's connection slots are shared with the Iceberg catalog.
@@ -73,13 +79,15 @@ class RegistryLauncher(Launcher):
                 "-jar",
                 str(home / RUNNER_JAR),
             ),
-            env={PASSWORD_ENV: ctx.credentials.postgres_password},
+            env={PASSWORD_ENV: ctx.credentials.postgres_password, **_user_password_env(ctx)},
             # Not the shared cache: the process must never write into it.
             cwd=ctx.service_dir(REGISTRY),
         )
 
     def after_healthy(self, ctx: StackContext) -> None:
-        set_global_compatibility(registry_url(ctx), REGISTRY_COMPATIBILITY)
+        set_global_compatibility(
+            registry_url(ctx), REGISTRY_COMPATIBILITY, auth=ctx.credentials.registry_basic_auth()
+        )
 
 
 def registry_properties(ctx: StackContext) -> dict[str, str]:
@@ -110,7 +118,36 @@ def registry_properties(ctx: StackContext) -> dict[str, str]:
         "apicurio.import.work-dir": str(scratch),
         # The jar's console format prints dates as "2026-11+00-25".
         "quarkus.log.console.format": "%d{yyyy-MM-dd HH:mm:ss,SSS} %p [%c{3.}] (%t) %m%n",
+        **auth_properties(ctx),
     }
+
+
+def auth_properties(ctx: StackContext) -> dict[str, str]:
+    """HTTP basic auth with one embedded user on every API path (none without credentials).
+
+    Measured with 3.3.3: these take effect at run time. Quarkus logs that
+    `quarkus.http.auth.basic` is "build time fixed", yet without it every request gets 401
+    (no mechanism to authenticate with) and with it basic auth works, so it stays. The
+    management interface (health, metrics) stays open, on loopback.
+    """
+    auth = ctx.credentials.registry_basic_auth()
+    if auth is None:
+        return {}
+    user = auth[0]
+    return {
+        "quarkus.http.auth.basic": "true",
+        "quarkus.security.users.embedded.enabled": "true",
+        "quarkus.security.users.embedded.plain-text": "true",
+        f"quarkus.security.users.embedded.users.{user}": "${" + USER_PASSWORD_ENV + "}",
+        f"quarkus.security.users.embedded.roles.{user}": REGISTRY_ROLE,
+        "quarkus.http.auth.permission.apis.paths": "/apis/*",
+        "quarkus.http.auth.permission.apis.policy": "authenticated",
+    }
+
+
+def _user_password_env(ctx: StackContext) -> dict[str, str]:
+    auth = ctx.credentials.registry_basic_auth()
+    return {USER_PASSWORD_ENV: auth[1]} if auth else {}
 
 
 def registry_url(ctx: StackContext) -> str:
@@ -118,15 +155,19 @@ def registry_url(ctx: StackContext) -> str:
     return f"http://{LOOPBACK}:{ctx.port(REGISTRY, 'http')}{CCOMPAT_PATH}"
 
 
-def set_global_compatibility(ccompat_url: str, level: str) -> None:
+def set_global_compatibility(
+    ccompat_url: str, level: str, auth: tuple[str, str] | None = None
+) -> None:
     """Set the global compatibility level and check it stuck (idempotent).
 
     Apicurio's default is NONE (Confluent's is BACKWARD), so it must be set explicitly.
+    `auth` is (user, password) for HTTP basic auth; `ccompat_url` carries no userinfo, so
+    error messages never show the password.
     """
     url = f"{ccompat_url}/config"
     headers = {"Content-Type": CONFIG_MEDIA_TYPE, "Accept": CONFIG_MEDIA_TYPE}
     try:
-        with httpx.Client(timeout=HTTP_TIMEOUT_S) as client:
+        with httpx.Client(timeout=HTTP_TIMEOUT_S, auth=auth) as client:
             put = client.put(url, json={"compatibility": level}, headers=headers)
             put.raise_for_status()
             got = client.get(url, headers=headers)
