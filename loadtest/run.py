@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             name: SnapshotWatcher(catalog, d.table_identifier).start()
             for name, d in datasets.items()
         }
-        started_ms = time.time() * 1000
+        started_ms = float(time.time_ns() // 1_000_000)  # Kafka timestamps are whole ms
         try:
             locust_code = _locust(endpoints, args.config, prefix, csv_base, args)
             for name, dataset in datasets.items():

@@ -53,7 +53,7 @@ def run(endpoints: Endpoints, rates: tuple[int, ...], seconds: float, logs: Path
         for rate in rates:
             messages = producer.encoded(int(rate * seconds))
             watcher = SnapshotWatcher(catalog, dataset.table_identifier).start()
-            window_ms = time.time() * 1000
+            window_ms = float(time.time_ns() // 1_000_000)  # Kafka timestamps are whole ms
             produced = producer.paced(messages, rate)
             sent += produced.records
             _drain(watcher, topic, partitions, sent, worker)

@@ -29,6 +29,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "git_commit": _git_commit(),
+        # Figures measure the working tree: say when the ingest code differs from the commit.
+        "ingest_uncommitted_changes": _git_dirty("services/k2/ingest"),
     }
 
 
@@ -40,6 +42,19 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return out.stdout.strip()
+
+
+def _git_dirty(path: str) -> list[str] | None:
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--", path],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return [line[3:] for line in out.stdout.splitlines()]
 
 
 def _met(value: float | None, target: float, higher_is_better: bool) -> dict[str, Any]:
