@@ -202,13 +202,13 @@ def _decode_both(values: Sequence[bytes | None]) -> DecodeResult:
     return fast
 
 
-@fuzz(3_000)
+@fuzz(3_500)
 @given(st.lists(payloads, min_size=1, max_size=6))
 def test_any_payload_is_routed_once_and_both_paths_agree(values: list[bytes | None]) -> None:
     _decode_both(values)
 
 
-@fuzz(2_500)
+@fuzz(3_000)
 @given(st.lists(versioned_trades, min_size=1, max_size=5))
 def test_valid_trades_round_trip_exactly(records: list[tuple[int, dict[str, Any]]]) -> None:
     values = [ENCODERS[version].encode(record) for version, record in records]
@@ -286,7 +286,7 @@ def _oracle(row: dict[str, Any], now_us: int) -> str | None:
     return None
 
 
-@fuzz(1_500)
+@fuzz(2_000)
 @given(st.lists(validator_rows(), min_size=1, max_size=8))
 def test_validator_agrees_with_its_oracle(rows: list[dict[str, Any]]) -> None:
     now_us = time.time_ns() // 1_000
