@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,11 @@ def _stack(state_dir: Path) -> LocalStack:
     return LocalStack(state_dir)
 
 
+def _without_userinfo(value: str) -> str:
+    """A URL with its `user:password@` part masked (the registry URL carries credentials)."""
+    return re.sub(r"://[^/@]+@", "://***@", value)
+
+
 def _fail(e: K2Error) -> typer.Exit:
     console.print(f"[bold red]error:[/] {e}")
     return typer.Exit(1)
@@ -53,7 +59,7 @@ def up(state_dir: StateDir = default_state_dir()) -> None:
     console.print(f"[green]stack up[/] at {state_dir}; endpoints: `task stack:env`")
     for key, value in env.items():
         if "SECRET" not in key and "DSN" not in key:
-            console.print(f"  {key}={value}")
+            console.print(f"  {key}={_without_userinfo(value)}")
 
 
 @app.command()
