@@ -22,6 +22,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported
 )
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import ValidationError
 from pyiceberg.partitioning import PartitionField as IcebergPartitionField
 from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.schema import Schema
@@ -30,7 +31,12 @@ from pyiceberg.table.sorting import NullOrder, SortDirection, SortField, SortOrd
 from pyiceberg.transforms import IdentityTransform, parse_transform
 
 from k2.contracts.catalogue import Catalogue, Dataset
-from k2.contracts.mapping import iceberg_schema, iceberg_schema_for_versions, same_structure
+from k2.contracts.mapping import (
+    evolve,
+    iceberg_schema,
+    iceberg_schema_for_versions,
+    same_structure,
+)
 from k2.contracts.registry import apply_registration, local_problems, plan_registration
 from k2.contracts.schemas import all_schemas
 from k2.errors import ContractError, K2Error
@@ -210,16 +216,32 @@ class TableBootstrap:
         self._versions = all_schemas(catalogue.source.parent if catalogue.source else None)
 
     def problems(self) -> list[str]:
-        """Existing tables whose partitioning or sort order differs from the catalogue."""
+        """Everything that would stop a table half-way, found before anything is written.
+
+        A schema history that cannot evolve a table, an existing table that cannot be evolved
+        to the newest schema, and an existing table whose partitioning or sort order differs
+        from the catalogue.
+        """
         problems = []
         for dataset in self._catalogue.datasets.values():
-            if self._catalog.table_exists(dataset.table_identifier):
-                table = self._catalog.load_table(dataset.table_identifier)
-                if layout_of(table) != expected_layout(dataset):
-                    problems.append(
-                        f"table {'.'.join(dataset.table_identifier)}: layout {layout_of(table)}"
-                        f" differs from catalogue {expected_layout(dataset)}"
-                    )
+            name = ".".join(dataset.table_identifier)
+            try:
+                target = self._target(dataset)
+            except ContractError as e:
+                problems.append(f"table {name}: {e}")
+                continue
+            if not self._catalog.table_exists(dataset.table_identifier):
+                continue
+            table = self._catalog.load_table(dataset.table_identifier)
+            if layout_of(table) != expected_layout(dataset):
+                problems.append(
+                    f"table {name}: layout {layout_of(table)}"
+                    f" differs from catalogue {expected_layout(dataset)}"
+                )
+            try:
+                evolve(table.schema(), target, where=f"table {name}")
+            except ContractError as e:
+                problems.append(str(e))
         return problems
 
     def apply(self) -> list[Action]:
@@ -232,16 +254,23 @@ class TableBootstrap:
         actions += [self._table(d) for d in self._catalogue.datasets.values()]
         return actions
 
+    def _target(self, dataset: Dataset) -> Schema:
+        """The newest schema's Iceberg form, with ids stable across the evolution."""
+        return iceberg_schema_for_versions(self._versions[dataset.schema_name])
+
     def _table(self, dataset: Dataset) -> Action:
         versions = self._versions[dataset.schema_name]
-        target = iceberg_schema_for_versions(versions)
+        target = self._target(dataset)
         name = ".".join(dataset.table_identifier)
         if self._catalog.table_exists(dataset.table_identifier):
             table = self._catalog.load_table(dataset.table_identifier)
             if same_structure(table.schema(), target):
                 return Action("table", name, Change.UNCHANGED)
-            with table.update_schema() as update:
-                update.union_by_name(target)
+            try:
+                with table.update_schema() as update:
+                    update.union_by_name(target)
+            except (ValueError, ValidationError) as e:  # `problems` ran the same evolution
+                raise ContractError(f"table {name}: cannot evolve the table schema: {e}") from e
             return Action("table", name, Change.UPDATED, "schema evolved")
         # Created at v1 and evolved in one transaction, so field ids equal those of a table
         # created long ago and evolved since (see k2.contracts.mapping).

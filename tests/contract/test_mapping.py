@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -15,14 +17,19 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
+from k2.contracts.catalogue import load_catalogue
 from k2.contracts.mapping import (
     arrow_schema,
+    evolve,
     iceberg_schema,
     iceberg_schema_for_versions,
     same_structure,
 )
-from k2.contracts.schemas import load_schema, schema_versions
+from k2.contracts.schemas import all_schemas, load_schema, schema_versions
 from k2.errors import ContractError
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+INCOMPATIBLE = Path(__file__).parent / "incompatible"
 
 
 def test_trade_types_and_optionality() -> None:
@@ -93,3 +100,42 @@ def test_mapping_refuses_what_k2_forbids(field_type: Any, message: str) -> None:
         ContractError, match=r"field f: .*" + message.replace("[", r"\[").replace("]", r"\]")
     ):
         iceberg_schema(_record(field_type))
+
+
+def test_evolution_refuses_an_added_required_field_naming_file_and_field() -> None:
+    with pytest.raises(ContractError) as raised:
+        iceberg_schema_for_versions(all_schemas(INCOMPATIBLE)["trade"])
+    message = str(raised.value)
+    assert "trade.v3.avsc: field venue_trade_type: added as required" in message
+
+
+def _decimal(precision: int, scale: int) -> dict[str, Any]:
+    return {"type": "bytes", "logicalType": "decimal", "precision": precision, "scale": scale}
+
+
+def test_evolution_refuses_a_decimal_rescale_that_pyiceberg_would_ignore() -> None:
+    old, new = iceberg_schema(_record(_decimal(18, 8))), iceberg_schema(_record(_decimal(18, 6)))
+    with pytest.raises(ContractError, match=r"^r\.v2\.avsc: field f: decimal\(18, 8\) cannot"):
+        evolve(old, new, where="r.v2.avsc")
+    widened = evolve(old, iceberg_schema(_record(_decimal(20, 8))), where="r.v2.avsc")
+    assert widened.find_field("f").field_type == DecimalType(20, 8)
+
+
+def test_evolution_turns_pyiceberg_refusals_into_contract_errors() -> None:
+    old, new = iceberg_schema(_record(_decimal(18, 8))), iceberg_schema(_record("string"))
+    with pytest.raises(ContractError, match=r"^r\.v2\.avsc: cannot evolve .* f: ") as raised:
+        evolve(old, new, where="r.v2.avsc")
+    assert raised.value.__cause__ is not None  # pyiceberg's own error, kept as the cause
+
+
+def test_catalogue_over_a_broken_history_names_catalogue_schema_file_and_field(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "contracts"
+    shutil.copytree(CONTRACTS, root)
+    shutil.copy(INCOMPATIBLE / "schemas" / "trade.v3.avsc", root / "schemas" / "trade.v3.avsc")
+    with pytest.raises(ContractError) as raised:
+        load_catalogue(root / "catalogue.yaml")
+    message = str(raised.value)
+    assert f"{root / 'catalogue.yaml'}: datasets.trades.schema: " in message
+    assert f"{root / 'schemas' / 'trade.v3.avsc'}: field venue_trade_type" in message

@@ -20,6 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pyarrow as pa
+from pyiceberg.exceptions import ValidationError
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.schema import Schema, assign_fresh_schema_ids
 from pyiceberg.table.update.schema import UpdateSchema
@@ -159,26 +160,85 @@ def iceberg_schema(schema: ContractSchema | dict[str, Any]) -> Schema:
     return assign_fresh_schema_ids(Schema(*struct.fields))
 
 
-def evolve(current: Schema, newer: Schema) -> Schema:
-    """`current` evolved to `newer` exactly as a table's `union_by_name` would do it."""
+def evolve(current: Schema, newer: Schema, *, where: str = "schema") -> Schema:
+    """`current` evolved to `newer` exactly as a table's `union_by_name` would do it.
+
+    Raises:
+        ContractError: `newer` cannot evolve `current` (a required field added, a type
+            narrowed or changed); the message names `where` (a file or table) and the field.
+    """
+    added = _added_required(current.as_struct(), newer.as_struct(), "")
+    if added:
+        raise ContractError(
+            f"{where}: field {', '.join(added)}: added as required; a field added to an"
+            " existing table must be optional (Iceberg cannot fill a required column in old rows)"
+        )
     # UpdateSchema needs a transaction only to commit and to validate partition names against
     # the table's specs; a bare stand-in with no specs lets `_apply` compute the schema alone.
     stand_in = SimpleNamespace(
         table_metadata=SimpleNamespace(partition_specs=[], schemas=[current])
     )
     update = UpdateSchema(transaction=stand_in, schema=current)  # type: ignore[arg-type]
-    update.union_by_name(newer)
-    applied = update._apply()
+    try:
+        update.union_by_name(newer)
+        applied = update._apply()
+    except (ValueError, ValidationError) as e:  # pyiceberg's verdict; it names the column
+        raise ContractError(f"{where}: cannot evolve the table schema: {e}") from e
+    kept = _decimals_kept(applied.as_struct(), newer.as_struct(), "")
+    if kept:
+        raise ContractError(f"{where}: field {'; field '.join(kept)}")
     return Schema(*applied.fields)
 
 
+def _added_required(current: StructType, newer: StructType, path: str) -> list[str]:
+    """Dotted paths of required fields of `newer` that `current` lacks (nested structs too)."""
+    known = {f.name: f for f in current.fields}
+    found: list[str] = []
+    for field in newer.fields:
+        old = known.get(field.name)
+        if old is None:
+            if field.required:
+                found.append(path + field.name)
+        elif isinstance(old.field_type, StructType) and isinstance(field.field_type, StructType):
+            found += _added_required(old.field_type, field.field_type, f"{path}{field.name}.")
+    return found
+
+
+def _decimals_kept(applied: StructType, newer: StructType, path: str) -> list[str]:
+    """Decimal fields whose type `union_by_name` left unchanged although `newer` differs.
+
+    pyiceberg keeps the table's type, without a word, when it cannot promote it to the new one
+    (e.g. decimal(18,8) asked to become decimal(18,6)): producers would then write values of
+    one scale into a column of another. K2 refuses that instead.
+    """
+    have = {f.name: f for f in applied.fields}
+    found: list[str] = []
+    for field in newer.fields:
+        old = have.get(field.name)
+        if old is None:
+            continue
+        if isinstance(old.field_type, StructType) and isinstance(field.field_type, StructType):
+            found += _decimals_kept(old.field_type, field.field_type, f"{path}{field.name}.")
+        elif isinstance(field.field_type, DecimalType) and field.field_type != old.field_type:
+            found.append(
+                f"{path}{field.name}: {old.field_type} cannot become {field.field_type}"
+                " (decimal precision and scale never change)"
+            )
+    return found
+
+
 def iceberg_schema_for_versions(versions: Sequence[ContractSchema]) -> Schema:
-    """The Iceberg schema of the newest version, with ids stable across the evolution."""
+    """The Iceberg schema of the newest version, with ids stable across the evolution.
+
+    Raises:
+        ContractError: a version cannot evolve the table of the versions before it; the
+            message names that version's file and the field.
+    """
     if not versions:
         raise ContractError("no schema versions given")
     current = iceberg_schema(versions[0])
     for newer in versions[1:]:
-        current = evolve(current, iceberg_schema(newer))
+        current = evolve(current, iceberg_schema(newer), where=str(newer.path))
     return current
 
 
