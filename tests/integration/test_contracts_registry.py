@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
-from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from k2.contracts.catalogue import load_catalogue
 from k2.contracts.mapping import arrow_schema, iceberg_schema_for_versions
 from k2.contracts.registry import register
-from k2.contracts.schemas import latest_schema, schema_versions
+from k2.contracts.schemas import latest_schema, load_schema, read_schema_file, schema_versions
 from k2.errors import ContractError
 from k2.serde.avro import decode_body
 from k2.serde.serializer import RegistryAvroSerializer, SchemaNotRegisteredError, avro_schema
@@ -47,8 +48,23 @@ INCOMPATIBLE_SCHEMAS = Path(__file__).resolve().parents[1] / "contract" / "incom
 
 
 @pytest.fixture
-def client(stack: Endpoints) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": stack.schema_registry_url})
+def client(stack: Endpoints) -> Iterator[SchemaRegistryClient]:
+    # Closed explicitly: its HTTP session would otherwise leak a socket (a ResourceWarning).
+    with SchemaRegistryClient({"url": stack.schema_registry_url}) as registry:
+        yield registry
+
+
+def _subjects(client: SchemaRegistryClient, prefix: str) -> list[str]:
+    # Filtered here: Apicurio ignores the `subjectPrefix` parameter and lists every subject.
+    return [s for s in client.get_subjects() if s.startswith(prefix)]
+
+
+def _broken_contracts(tmp_path: Path) -> Path:
+    """A copy of contracts/ whose trade history ends with the deliberately broken v3."""
+    root = tmp_path / "contracts"
+    shutil.copytree(REPO_CONTRACTS, root)
+    shutil.copy(INCOMPATIBLE_SCHEMAS / "trade.v3.avsc", root / "schemas" / "trade.v3.avsc")
+    return root / "catalogue.yaml"
 
 
 def test_register_all_versions_then_again_changes_nothing(
@@ -81,13 +97,47 @@ def test_registry_rejects_the_incompatible_variant(
 def test_nothing_registered_when_one_history_is_broken(
     client: SchemaRegistryClient, unique: str, tmp_path: Path
 ) -> None:
-    root = tmp_path / "contracts"
-    shutil.copytree(REPO_CONTRACTS, root)
-    shutil.copy(INCOMPATIBLE_SCHEMAS / "trade.v3.avsc", root / "schemas" / "trade.v3.avsc")
-    catalogue = load_catalogue(root / "catalogue.yaml").with_prefix(unique)
-    with pytest.raises(ContractError, match=r"trade\.v3\.avsc.*price"):
+    path = _broken_contracts(tmp_path)
+    # Loading the catalogue already refuses the history, naming the file and the field.
+    with pytest.raises(ContractError, match=r"trade\.v3\.avsc: field venue_trade_type"):
+        load_catalogue(path)
+    # Registering (the catalogue loaded without its schema checks) refuses it too, before
+    # writing anything: no subject of any dataset, not even a compatibility level.
+    catalogue = load_catalogue(path, check_schemas=False).with_prefix(unique)
+    with pytest.raises(ContractError, match=r"trade\.v3\.avsc.*price") as raised:
         register(catalogue, client)
-    assert client.get_subjects(subject_prefix=unique) == []
+    assert str(raised.value).startswith("nothing registered")
+    assert _subjects(client, unique) == []
+    for dataset in catalogue.datasets.values():
+        with pytest.raises(SchemaRegistryError) as missing:
+            client.get_compatibility(dataset.subject)
+        assert missing.value.http_status_code == 404
+
+
+def test_registry_verdict_covers_every_registered_version(
+    client: SchemaRegistryClient, unique: str
+) -> None:
+    """A subject holding a version K2 never wrote: K2's v2 is refused before anything is written.
+
+    v2 is compatible with the latest version (K2's v1) but not with the older foreign one, so
+    only a check against all versions catches it; Apicurio's `versions/latest` check does not.
+    """
+    catalogue = load_catalogue().with_prefix(unique)
+    subject = catalogue.dataset("trades").subject
+    foreign = Schema(
+        '{"type": "record", "name": "Trade", "namespace": "dev.k2.marketdata",'
+        ' "fields": [{"name": "legacy_id", "type": "long"}]}',
+        schema_type="AVRO",
+    )
+    client.set_compatibility(subject, "NONE")
+    client.register_schema(subject, foreign)
+    client.register_schema(subject, avro_schema(load_schema("trade", 1)))
+    client.set_compatibility(subject, "BACKWARD_TRANSITIVE")
+
+    with pytest.raises(ContractError, match=r"trade\.v2\.avsc: registry says incompatible"):
+        register(catalogue, client)
+    assert _subjects(client, unique) == [subject]  # the other datasets: nothing registered
+    assert client.get_versions(subject) == [1, 2]
 
 
 def test_serializer_output_decodes_to_exact_iceberg_rows(
@@ -112,7 +162,5 @@ def test_serializer_output_decodes_to_exact_iceberg_rows(
     assert row == record  # Decimal and tz-aware datetime equality: exact, no float anywhere
 
 
-def avro_schema_from(path: Path):  # type: ignore[no-untyped-def]
-    from k2.contracts.schemas import read_schema_file
-
+def avro_schema_from(path: Path) -> Schema:
     return avro_schema(read_schema_file(path))

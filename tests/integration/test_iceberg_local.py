@@ -35,8 +35,10 @@ SCHEMA = Schema(
 
 
 @pytest.fixture
-def catalog(stack: Endpoints) -> Catalog:
-    return load_catalog(stack)
+def catalog(stack: Endpoints) -> Iterator[Catalog]:
+    # Closed explicitly: the REST client's HTTP session would otherwise leak sockets.
+    with load_catalog(stack) as opened:
+        yield opened
 
 
 @pytest.fixture
@@ -123,7 +125,8 @@ def test_catalog_state_lives_in_postgres(stack: Endpoints, table: Table) -> None
     table.append(_trades(table))
     namespace, name = table.name()
 
-    reloaded = load_catalog(stack).load_table((namespace, name))
+    with load_catalog(stack) as fresh:
+        reloaded = fresh.load_table((namespace, name))
     with psycopg.connect(stack.postgres_dsn.get_secret_value()) as conn:
         row = conn.execute(
             "SELECT metadata_location FROM iceberg_tables"

@@ -31,12 +31,17 @@ def bootstrap(
         if replication is not None:
             loaded = loaded.with_replication(replication)
         endpoints = Endpoints()  # read from K2_* variables
-        report = run(
-            loaded,
-            admin=AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap_servers}),
-            registry=registry_client(endpoints.schema_registry_url),
-            catalog=load_catalog(endpoints),
-        )
+        # Both clients hold HTTP connection pools: close them however bootstrap ends.
+        with (
+            registry_client(endpoints.schema_registry_url) as registry,
+            load_catalog(endpoints) as catalog,
+        ):
+            report = run(
+                loaded,
+                admin=AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap_servers}),
+                registry=registry,
+                catalog=catalog,
+            )
     except K2Error as e:
         typer.echo(str(e), err=True)
         raise typer.Exit(1) from e

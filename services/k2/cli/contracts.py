@@ -69,7 +69,8 @@ def register(
         if prefix:
             loaded = loaded.with_prefix(prefix)
         endpoints = Endpoints()  # read from K2_* variables
-        results = do_register(loaded, registry_client(endpoints.schema_registry_url))
+        with registry_client(endpoints.schema_registry_url) as client:
+            results = do_register(loaded, client)
     except K2Error as e:
         _fail([str(e)])
     for r in results:

@@ -60,7 +60,10 @@ def _registry_problems(
     problems = []
     for schema in pending:
         try:
-            compatible = client.test_compatibility(subject, avro_schema(schema))
+            # Against every version, not just the latest: Apicurio's `.../versions/latest` check
+            # ignores a transitive level (it compares with the newest version only), while the
+            # all-versions check and registration itself honour it.
+            compatible = client.test_compatibility_all_versions(subject, avro_schema(schema))
         except SchemaRegistryError as e:
             if e.http_status_code == _NOT_FOUND:  # no subject yet: nothing to be incompatible with
                 continue
@@ -103,6 +106,23 @@ def plan_registration(
     return plan
 
 
+def _align_level(client: SchemaRegistryClient, subject: str, level: str) -> None:
+    """Set the subject's own compatibility level unless it already has exactly that one.
+
+    A subject without a level of its own reads as 404 on Confluent and as `NONE` on Apicurio
+    (whose effective level is then the global one); either way K2 sets it explicitly, so a
+    change of the registry's global default never loosens K2's subjects.
+    """
+    try:
+        current: str | None = client.get_compatibility(subject)
+    except SchemaRegistryError as e:
+        if e.http_status_code != _NOT_FOUND:
+            raise
+        current = None
+    if current != level:
+        client.set_compatibility(subject, level)
+
+
 def apply_registration(
     client: SchemaRegistryClient, plan: list[PlannedRegistration]
 ) -> list[Registration]:
@@ -112,7 +132,7 @@ def apply_registration(
     for item in plan:
         try:
             if item.subject not in configured:
-                client.set_compatibility(item.subject, item.level)
+                _align_level(client, item.subject, item.level)
                 configured.add(item.subject)
             schema_id = item.known_id
             if schema_id is None:

@@ -26,7 +26,11 @@ class SchemaNotRegisteredError(K2Error):
 
 
 def registry_client(url: str) -> SchemaRegistryClient:
-    """A registry client for `url` (e.g. Apicurio's `.../apis/ccompat/v7`)."""
+    """A registry client for `url` (e.g. Apicurio's `.../apis/ccompat/v7`).
+
+    The caller owns it: use it as a context manager (or call `close()`), since it holds an
+    HTTP connection pool whose sockets otherwise leak until garbage collection.
+    """
     return SchemaRegistryClient({"url": url})
 
 
