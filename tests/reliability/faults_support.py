@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -30,6 +30,7 @@ import httpx
 from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client.parser import text_string_to_metric_families
 from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import ServerError, ServiceUnavailableError
 from pyiceberg.table import Table
 
 from k2.bench.encoding import frame, trade_bodies
@@ -107,11 +108,11 @@ class Lake:
         }
 
     def consumed(self) -> int:
-        """Records the table accounts for; 0 while the catalog cannot be reached."""
+        """Records the table accounts for; 0 while the catalog cannot answer."""
         try:
             return self.counts()["consumed"]
-        except OSError:
-            return 0
+        except (OSError, ServerError, ServiceUnavailableError):
+            return 0  # the catalog (or its database) is down or recovering: ask again later
 
     def trade_ids(self) -> list[str]:
         """Every trade_id in the table (one per row, duplicates included)."""
@@ -245,10 +246,12 @@ def v1_feed(lake: Lake, run: str, count: int) -> Feed:
     with registry_client(lake.endpoints.schema_registry_url) as client:
         serializer = RegistryAvroSerializer(client, lake.dataset.subject, load_schema("trade", 1))
         for n in range(count):
-            record = {
-                "trade_id": f"{run}-V{n}",
+            trade_id = f"{run}-V{n}"
+            symbol = ["BHP", "CBA", "RIO", "CSL", "NAB", "WBC"][n % 6]
+            record: dict[str, Any] = {
+                "trade_id": trade_id,
                 "exchange": "XASX",
-                "symbol": ["BHP", "CBA", "RIO", "CSL", "NAB", "WBC"][n % 6],
+                "symbol": symbol,
                 "instrument_id": None,
                 "venue_sequence": n,
                 "event_time": BASE_US + n,
@@ -260,8 +263,8 @@ def v1_feed(lake: Lake, run: str, count: int) -> Feed:
                 "side": "BUY",
                 "conditions": ["XT"],
             }
-            feed.ids.append(record["trade_id"])
-            feed.messages.append((record["symbol"].encode(), serializer(record)))
+            feed.ids.append(trade_id)
+            feed.messages.append((symbol.encode(), serializer(record)))
     return feed
 
 
@@ -337,10 +340,10 @@ class WorkerProcess:
         self,
         lake: Lake,
         log_file: Path,
+        settings: Mapping[str, str],
         *,
         metrics: bool = True,
         fault: str | None = None,
-        **settings: str,
     ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("K2_INGEST_")}
         env.update(endpoint_env(lake.endpoints))

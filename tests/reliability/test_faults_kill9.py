@@ -16,6 +16,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from k2.settings import Endpoints
 from .faults_support import (
     LONG,
     FeedProducer,
+    Lake,
     WorkerProcess,
     offset_chain_problems,
     prefixed_lake,
@@ -58,6 +60,10 @@ def _plan(rng: random.Random) -> list[tuple[str, float]]:
     return plan
 
 
+def _progressed(lake: Lake, worker: WorkerProcess, records: float) -> Callable[[], bool]:
+    return lambda: lake.consumed() >= records or not worker.alive()
+
+
 def test_kill9_at_random_moments_over_a_million_records(stack: Endpoints, tmp_path: Path) -> None:
     began = time.monotonic()
     seed = int(os.environ.get("K2_RELIABILITY_SEED", random.randrange(2**32)))
@@ -77,28 +83,25 @@ def test_kill9_at_random_moments_over_a_million_records(stack: Endpoints, tmp_pa
         for cycle, (kind, parameter) in enumerate(_plan(rng)):
             log = tmp_path / f"worker-{cycle:03d}.log"
             if kind in FAULTS:
-                worker = WorkerProcess(lake, log, metrics=False, fault=kind, **WORKER)
+                worker = WorkerProcess(lake, log, WORKER, metrics=False, fault=kind)
                 workers.append(worker)
                 code = worker.proc.wait(300)
                 assert code == 137, f"fault {kind}: exit {code}, see {log}"
             else:
-                worker = WorkerProcess(lake, log, metrics=False, **WORKER)
+                worker = WorkerProcess(lake, log, WORKER, metrics=False)
                 workers.append(worker)
                 if kind == "startup":
                     time.sleep(parameter)
                 else:
-                    wait_until(
-                        lambda p=parameter, w=worker: lake.consumed() >= p or not w.alive(),
-                        600,
-                        f"table progress past {parameter:.0f} records",
-                    )
+                    progressed = _progressed(lake, worker, parameter)
+                    wait_until(progressed, 600, f"table progress past {parameter:.0f} records")
                     time.sleep(rng.uniform(0.0, 1.0))
                 assert worker.alive(), f"worker died by itself: see {log}"
                 worker.kill9()
             kills[kind] += 1
             mid_run += lake.consumed() < RECORDS
 
-        last = WorkerProcess(lake, tmp_path / "worker-last.log", metrics=False, **WORKER)
+        last = WorkerProcess(lake, tmp_path / "worker-last.log", WORKER, metrics=False)
         workers.append(last)
         try:
             wait_until(lambda: lake.consumed() >= RECORDS, 900, f"{RECORDS} records committed")
