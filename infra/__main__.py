@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import pulumi
 
-from k2.settings import endpoint_env_names
+from k2.settings import endpoint_env_names, kafka_security_env_names
 from k2stack.pulumi import config as stack_config
+from k2stack.pulumi import kafka_security as sasl
 from k2stack.pulumi.catalog import CatalogComponent
-from k2stack.pulumi.kafka import KafkaComponent
+from k2stack.pulumi.config import KafkaSecurity
+from k2stack.pulumi.kafka import KafkaComponent, broker_alias
+from k2stack.pulumi.kafka_acls import KafkaAclsComponent
 from k2stack.pulumi.monitoring import MonitoringComponent
 from k2stack.pulumi.network import NetworkComponent
 from k2stack.pulumi.objectstore import ObjectStoreComponent
-from k2stack.pulumi.outputs import as_env_list, split, stack_endpoints
+from k2stack.pulumi.outputs import as_env_list, split, stack_endpoints, with_kafka_client
 from k2stack.pulumi.postgres import PostgresComponent
 from k2stack.pulumi.registry import RegistryComponent
 from k2stack.pulumi.service import Deployment
@@ -33,17 +36,32 @@ in_network = stack_endpoints(deployment, object_store.alias, in_network=True)
 monitoring = MonitoringComponent(
     "monitoring", deployment, in_network.apply(lambda e: e["K2_PROMETHEUS_URL"])
 )
+scram = config.kafka_security is KafkaSecurity.SCRAM
+kafka_ready: list[pulumi.Resource] = list(broker.brokers)
+if scram:
+    acls = KafkaAclsComponent(
+        "kafka-acls",
+        deployment,
+        image=broker.image.image_id,
+        brokers=broker.brokers,
+        broker_aliases=[broker_alias(i) for i in range(config.kafka_brokers)],
+    )
+    kafka_ready.append(acls.job)
 workers = WorkersComponent(
     "workers",
     deployment,
     image=image.image_name,
-    env=as_env_list(in_network),
-    depends_on=[*broker.brokers, schema_registry.container, catalog.container],
+    env=as_env_list(with_kafka_client(deployment, in_network, sasl.INGEST)),
+    bootstrap_env=as_env_list(with_kafka_client(deployment, in_network, sasl.ADMIN)),
+    depends_on=[*kafka_ready, schema_registry.container, catalog.container],
 )
 
-for name, value in split(
-    stack_endpoints(deployment, object_store.alias, in_network=False), endpoint_env_names()
-).items():
+# The host's view: operators and tests act as the admin principal when SCRAM is on.
+for_host = with_kafka_client(
+    deployment, stack_endpoints(deployment, object_store.alias, in_network=False), sasl.ADMIN
+)
+names = endpoint_env_names() + (kafka_security_env_names() if scram else ())
+for name, value in split(for_host, names).items():
     pulumi.export(name, value)
 pulumi.export("network", network.name)
 pulumi.export("workerReplicas", config.worker_replicas)

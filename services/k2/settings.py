@@ -6,7 +6,9 @@ exports them as stack outputs and every K2 command reads them (pydantic-settings
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "K2_"
@@ -37,3 +39,53 @@ def endpoint_env_names() -> tuple[str, ...]:
 SECRET_ENDPOINT_FIELDS = frozenset(
     name for name, field in Endpoints.model_fields.items() if field.annotation is SecretStr
 )
+
+
+KAFKA_ENV_PREFIX = ENV_PREFIX + "KAFKA_"
+
+
+class KafkaClientSecurity(BaseSettings):
+    """How K2's Kafka clients authenticate: optional `K2_KAFKA_*` settings.
+
+    Unset, clients connect over PLAINTEXT (the local backend and the dev/ci stacks). A stack
+    with `k2:kafkaSecurity: scram` sets all four: SASL_PLAINTEXT with SCRAM-SHA-512 as one
+    principal. Kept out of `Endpoints` on purpose: K2 has no single Kafka client factory yet,
+    and `Endpoints` fields are also written back out as `K2_*` variables by several callers,
+    where an unset optional field would come back as the string "None".
+    """
+
+    model_config = SettingsConfigDict(env_prefix=KAFKA_ENV_PREFIX, extra="ignore", frozen=True)
+
+    security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> KafkaClientSecurity:
+        sasl = self.security_protocol.startswith("SASL_")
+        given = [self.sasl_mechanism, self.sasl_username, self.sasl_password]
+        if sasl and any(value is None for value in given):
+            raise ValueError(
+                f"{KAFKA_ENV_PREFIX}SECURITY_PROTOCOL={self.security_protocol} needs "
+                f"{KAFKA_ENV_PREFIX}SASL_MECHANISM, _SASL_USERNAME and _SASL_PASSWORD"
+            )
+        if not sasl and any(value is not None for value in given):
+            raise ValueError(f"{KAFKA_ENV_PREFIX}SASL_* are set but the protocol is PLAINTEXT")
+        return self
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka settings to merge into every Kafka client's config (empty if PLAINTEXT)."""
+        if self.sasl_password is None:
+            return {}
+        return {
+            "security.protocol": self.security_protocol,
+            "sasl.mechanism": str(self.sasl_mechanism),
+            "sasl.username": str(self.sasl_username),
+            "sasl.password": self.sasl_password.get_secret_value(),
+        }
+
+
+def kafka_security_env_names() -> tuple[str, ...]:
+    """The optional `K2_KAFKA_*` security variable names, in declaration order."""
+    return tuple(KAFKA_ENV_PREFIX + name.upper() for name in KafkaClientSecurity.model_fields)

@@ -21,7 +21,15 @@ SECRETS = {
     "k2:s3AccessKeyId": "k2-access",
     "k2:s3SecretAccessKey": "s3-secret-0123456789",
     "k2:grafanaAdminPassword": "grafana-secret-0123",
+    "k2:registryPassword": "registry-secret-0123456789",
 }
+# Set on stacks with k2:kafkaSecurity=scram (the cluster stack).
+KAFKA_SECRETS = {
+    "k2:kafkaAdminPassword": "kafka-admin-secret-0123",
+    "k2:kafkaIngestPassword": "kafka-ingest-secret-0123",
+    "k2:kafkaProducerPassword": "kafka-producer-secret-0123",
+}
+ALL_SECRETS = {**SECRETS, **KAFKA_SECRETS}
 
 
 @dataclass
@@ -65,7 +73,8 @@ def stack_config(stack: str) -> dict[str, str]:
     config = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in committed.items()}
     if stack == "ci":
         config["k2:namePrefix"] = "ci-run-42"
-    return {**config, **SECRETS}
+    kafka = KAFKA_SECRETS if config.get("k2:kafkaSecurity") == "scram" else {}
+    return {**config, **SECRETS, **kafka}
 
 
 def run_stack(
@@ -78,7 +87,7 @@ def run_stack(
     pulumi.runtime.set_mocks(RecordingMocks(run), project="k2", stack=stack, preview=False)
     pulumi.runtime.set_all_config(
         config if config is not None else stack_config(stack),
-        list(SECRETS) if secret_keys is None else secret_keys,
+        list(ALL_SECRETS) if secret_keys is None else secret_keys,
     )
     exports: dict[str, Any] = {}
 

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from k2.settings import endpoint_env_names
 from k2stack.pulumi import kafka as kafka_module
 from k2stack.topology import GRAFANA, SERVICES, TOPOLOGY, ServiceName, docker_healthcheck
-from tests.infra.infra_harness import SECRETS, StackRun, env_of, is_secret, plain
+from tests.infra.infra_harness import ALL_SECRETS, SECRETS, StackRun, env_of, is_secret, plain
 
 CONTAINER = "docker:index/container:Container"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
-JOBS = ("bootstrap", "bucket-job")
+JOBS = ("bootstrap", "bucket-job", "kafka-acls")
 EXPECTED_REPLICAS = {"dev": 1, "ci": 2, "cluster": 3}
 EXPECTED_BROKERS = {"dev": 1, "ci": 1, "cluster": 3}
 PREFIX = {"dev": "k2-dev", "ci": "ci-run-42", "cluster": "k2-cluster"}
+SCRAM_STACKS = {"cluster"}
+REGISTRY_USERINFO = f"k2registry:{SECRETS['k2:registryPassword']}@"
+
+
+def authenticated_probe(stack: str, service: ServiceName) -> bool:
+    """Probes that need credentials: the registry always, Kafka when SCRAM is on."""
+    return service is ServiceName.REGISTRY or (
+        service is ServiceName.KAFKA and stack in SCRAM_STACKS
+    )
+
+
+def brokers_of(run: StackRun) -> list:
+    return [r for n, r in run.containers().items() if "-kafka-" in n and not n.endswith(JOBS)]
 
 
 def services(run: StackRun) -> dict[str, dict]:
@@ -72,7 +87,14 @@ def test_health_checks_run_the_topology_probes(stack: tuple[str, StackRun]) -> N
     for spec in TOPOLOGY:
         key = "kafka-0" if spec.name is ServiceName.KAFKA else spec.name.value
         tests = containers[f"{PREFIX[name]}-{key}"].inputs["healthcheck"]["tests"]
-        assert tests == docker_healthcheck(spec)
+        probe = docker_healthcheck(spec)
+        if authenticated_probe(name, spec.name):
+            # The same probe, run by a shell that adds credentials from the container's env.
+            assert tests[:3] == ["CMD", "sh", "-c"]
+            assert shlex.join(probe[1:]) in tests[3]
+            assert not any(s in tests[3] for s in ALL_SECRETS.values())
+        else:
+            assert tests == probe
         if spec.health.kind == "http":
             assert f":{spec.ports[spec.health.port]}{spec.health.path}" in tests[-1]
 
@@ -105,13 +127,17 @@ def test_ports_published_on_loopback_only_in_dev(stack: tuple[str, StackRun]) ->
 
 
 def test_secrets_are_secret_inputs_and_outputs(stack: tuple[str, StackRun]) -> None:
-    _, run = stack
-    assert run.secret_exports == {
+    name, run = stack
+    expected = {
         "K2_S3_ACCESS_KEY_ID",
         "K2_S3_SECRET_ACCESS_KEY",
         "K2_POSTGRES_DSN",
+        "K2_SCHEMA_REGISTRY_URL",  # carries the registry password as userinfo
     }
-    secrets = tuple(SECRETS.values())
+    if name in SCRAM_STACKS:
+        expected.add("K2_KAFKA_SASL_PASSWORD")
+    assert run.secret_exports == expected
+    secrets = tuple(ALL_SECRETS.values())
     for name, resource in run.containers().items():
         envs = resource.inputs.get("envs")
         if any(s in str(plain(envs)) for s in secrets):
@@ -129,7 +155,7 @@ def test_outputs_use_the_k2_endpoint_names(stack: tuple[str, StackRun]) -> None:
 
 def test_cluster_has_three_brokers_with_replication_three(stack: tuple[str, StackRun]) -> None:
     name, run = stack
-    brokers = [r for n, r in run.containers().items() if "-kafka-" in n]
+    brokers = brokers_of(run)
     assert len(brokers) == EXPECTED_BROKERS[name]
     for broker in brokers:
         env = env_of(broker)
@@ -155,10 +181,12 @@ def test_environment_wiring_is_the_same_everywhere(stack: tuple[str, StackRun]) 
     containers = run.containers()
     worker_envs = [env_of(r) for n, r in containers.items() if "-ingest-worker-" in n]
     worker_envs.append(env_of(containers[f"{PREFIX[name]}-bootstrap"]))
-    first = worker_envs[0]
-    assert all(env == first for env in worker_envs)
+    endpoints = [{k: env[k] for k in endpoint_env_names()} for env in worker_envs]
+    first = endpoints[0]
+    assert all(env == first for env in endpoints)
     assert first["K2_KAFKA_BOOTSTRAP_SERVERS"] == f"kafka:{kafka_module.KAFKA_DOCKER_INTERNAL_PORT}"
-    assert first["K2_SCHEMA_REGISTRY_URL"] == "http://registry:18081/apis/ccompat/v7"
+    registry_url = f"http://{REGISTRY_USERINFO}registry:18081/apis/ccompat/v7"
+    assert first["K2_SCHEMA_REGISTRY_URL"] == registry_url
     assert first["K2_ICEBERG_CATALOG_URI"] == "http://iceberg-rest:18181"
     catalog = env_of(containers[f"{PREFIX[name]}-iceberg-rest"])
     assert catalog["CATALOG_S3_ENDPOINT"] == first["K2_S3_ENDPOINT"]

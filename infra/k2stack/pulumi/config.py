@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import pulumi
 from pulumi.runtime import config as runtime_config
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel, to_snake
 
 from k2.errors import ConfigError
 from k2stack.topology import LOOPBACK
@@ -30,7 +39,35 @@ class ObjectStoreKind(StrEnum):
     EXTERNAL = "external"
 
 
-SECRET_KEYS = ("postgresPassword", "s3AccessKeyId", "s3SecretAccessKey", "grafanaAdminPassword")
+class KafkaSecurity(StrEnum):
+    """How Kafka clients authenticate: `none` (PLAINTEXT) or SASL/SCRAM-SHA-512 with ACLs."""
+
+    NONE = "none"
+    SCRAM = "scram"
+
+
+# Required secrets of every stack.
+SECRET_KEYS = (
+    "postgresPassword",
+    "s3AccessKeyId",
+    "s3SecretAccessKey",
+    "grafanaAdminPassword",
+    "registryPassword",
+)
+# The SCRAM principals' passwords: required (as secrets) only with kafkaSecurity=scram.
+KAFKA_SECRET_KEYS = ("kafkaAdminPassword", "kafkaIngestPassword", "kafkaProducerPassword")
+# Passwords that end up in a URL's userinfo, a JAAS `password="..."` or a kafka-storage
+# `--add-scram [name=..,password=..]` argument: URL-safe characters need no quoting anywhere.
+URL_SAFE_PASSWORD = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+
+def _url_safe(value: SecretStr) -> SecretStr:
+    if not URL_SAFE_PASSWORD.fullmatch(value.get_secret_value()):
+        raise ValueError("must be 16 to 128 URL-safe characters (A-Z, a-z, 0-9, _ and -)")
+    return value
+
+
+UrlSafeSecret = Annotated[SecretStr, AfterValidator(_url_safe)]
 
 
 class StackConfig(BaseModel):
@@ -60,6 +97,14 @@ class StackConfig(BaseModel):
     s3_access_key_id: SecretStr = Field(min_length=3)
     s3_secret_access_key: SecretStr = Field(min_length=8)
     grafana_admin_password: SecretStr = Field(min_length=8)
+    # The registry's one HTTP basic auth user: lowercase letters and digits only, since it is a
+    # Quarkus map key set through an environment variable name (QUARKUS_..._USERS_<USER>).
+    registry_user: str = Field(default="k2registry", pattern=r"^[a-z][a-z0-9]{2,30}$")
+    registry_password: UrlSafeSecret
+    kafka_security: KafkaSecurity = KafkaSecurity.NONE
+    kafka_admin_password: UrlSafeSecret | None = None
+    kafka_ingest_password: UrlSafeSecret | None = None
+    kafka_producer_password: UrlSafeSecret | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> StackConfig:
@@ -79,6 +124,14 @@ class StackConfig(BaseModel):
             raise ValueError("k2:minioImage must name a pinned image tag when objectStore=minio")
         if self.object_store is ObjectStoreKind.EXTERNAL and not self.external_s3_endpoint:
             raise ValueError("k2:externalS3Endpoint is required when objectStore=external")
+        if self.kafka_security is KafkaSecurity.SCRAM:
+            missing = [key for key in KAFKA_SECRET_KEYS if getattr(self, to_snake(key)) is None]
+            if missing:
+                raise ValueError(
+                    "k2:kafkaSecurity is scram but "
+                    + ", ".join(f"k2:{key}" for key in missing)
+                    + " not set (secrets: pulumi config set --secret k2:<key> ...)"
+                )
         return self
 
     @property
@@ -112,7 +165,7 @@ def validate(raw: Mapping[str, Any], secret_keys: frozenset[str], stack: str) ->
     values = {key.split(":", 1)[1]: value for key, value in raw.items()}
     problems = [
         f"k2:{key} must be set as a secret (pulumi config set --secret k2:{key} ...)"
-        for key in SECRET_KEYS
+        for key in (*SECRET_KEYS, *KAFKA_SECRET_KEYS)
         if key in values and f"{NAMESPACE}:{key}" not in secret_keys
     ]
     config: StackConfig | None = None
@@ -159,3 +212,9 @@ class Secrets:
         self.s3_access_key_id = secret(config.s3_access_key_id)
         self.s3_secret_access_key = secret(config.s3_secret_access_key)
         self.grafana_admin_password = secret(config.grafana_admin_password)
+        self.registry_password = secret(config.registry_password)
+        self.kafka_passwords: dict[str, pulumi.Output[str]] = {
+            key: secret(value)
+            for key in KAFKA_SECRET_KEYS
+            if (value := getattr(config, to_snake(key))) is not None
+        }

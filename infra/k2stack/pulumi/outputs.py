@@ -9,12 +9,14 @@ in-network view, for tests that run in a container on the stack network).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import pulumi
 
-from k2.settings import SECRET_ENDPOINT_FIELDS
+from k2.settings import KAFKA_ENV_PREFIX, SECRET_ENDPOINT_FIELDS, KafkaClientSecurity
 from k2stack.pulumi import catalog, kafka, postgres, registry
-from k2stack.pulumi.config import ObjectStoreKind
+from k2stack.pulumi import kafka_security as sasl
+from k2stack.pulumi.config import KafkaSecurity, ObjectStoreKind
 from k2stack.pulumi.service import Deployment
 from k2stack.topology import (
     KAFKA_DOCKER_INTERNAL_PORT,
@@ -25,10 +27,19 @@ from k2stack.topology import (
 )
 
 PROMETHEUS_ALIAS = ServiceName.PROMETHEUS.value
+KAFKA_SECRET_FIELDS = frozenset(
+    name
+    for name, field in KafkaClientSecurity.model_fields.items()
+    if "SecretStr" in str(field.annotation)
+)
 S3_ENDPOINT = "K2_S3_ENDPOINT"
-# Outputs that carry a credential stay Pulumi secrets; the rest are plain.
+REGISTRY_URL = "K2_SCHEMA_REGISTRY_URL"
+# Outputs that carry a credential stay Pulumi secrets; the rest are plain. The registry URL
+# carries the registry user's password as userinfo.
 SECRET_OUTPUTS = frozenset(
-    {"K2_" + field.upper() for field in SECRET_ENDPOINT_FIELDS} | {"K2_S3_ACCESS_KEY_ID"}
+    {"K2_" + field.upper() for field in SECRET_ENDPOINT_FIELDS}
+    | {"K2_S3_ACCESS_KEY_ID", REGISTRY_URL}
+    | {KAFKA_ENV_PREFIX + field.upper() for field in KAFKA_SECRET_FIELDS}
 )
 
 
@@ -62,7 +73,11 @@ def stack_endpoints(
 
     def compute(values: list[str]) -> dict[str, str]:
         credentials = Credentials(
-            postgres_password=values[0], s3_access_key_id=values[1], s3_secret_access_key=values[2]
+            postgres_password=values[0],
+            s3_access_key_id=values[1],
+            s3_secret_access_key=values[2],
+            registry_user=config.registry_user,
+            registry_password=values[3],
         )
         env = endpoints(
             _ports(use_network),
@@ -74,9 +89,25 @@ def stack_endpoints(
             env[S3_ENDPOINT] = str(config.external_s3_endpoint)
         return env
 
-    return pulumi.Output.all(s.postgres_password, s.s3_access_key_id, s.s3_secret_access_key).apply(
-        compute
-    )
+    return pulumi.Output.all(
+        s.postgres_password, s.s3_access_key_id, s.s3_secret_access_key, s.registry_password
+    ).apply(compute)
+
+
+def with_kafka_client(
+    deployment: Deployment, env: pulumi.Output[dict[str, str]], principal: sasl.Principal
+) -> pulumi.Output[dict[str, str]]:
+    """`env` plus the `K2_KAFKA_*` security variables for `principal` (none without SCRAM)."""
+    if deployment.config.kafka_security is not KafkaSecurity.SCRAM:
+        return env
+    password = deployment.secrets.kafka_passwords[principal.config_key]
+
+    def merge(values: list[Any]) -> dict[str, str]:
+        base, secret = values
+        extra = dict(line.split("=", 1) for line in sasl.client_env(principal, secret))
+        return {**base, **extra}
+
+    return pulumi.Output.all(env, password).apply(merge)
 
 
 def split(

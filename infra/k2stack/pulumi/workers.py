@@ -2,7 +2,9 @@
 
 The bootstrap job (`k2 bootstrap`: topics, subjects, namespaces, tables) runs to completion
 before any worker starts; workers are identical replicas in one consumer group, sharing one
-network alias that Prometheus resolves to every replica.
+network alias that Prometheus resolves to every replica. Both get the same endpoints; with
+Kafka SCRAM on, the job authenticates as the admin principal (it creates topics) and the
+workers as the ingest principal.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class WorkersComponent(pulumi.ComponentResource):
         *,
         image: pulumi.Input[str],
         env: pulumi.Input[Sequence[pulumi.Input[str]]],
+        bootstrap_env: pulumi.Input[Sequence[pulumi.Input[str]]],
         depends_on: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -87,7 +90,7 @@ class WorkersComponent(pulumi.ComponentResource):
             name=deployment.name("bootstrap"),
             image=image,
             command=list(BOOTSTRAP_COMMAND),
-            envs=env,
+            envs=bootstrap_env,
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=deployment.network_name)],
             # A job: run once to completion; `attach` makes Pulumi wait for it to exit.
             must_run=False,
