@@ -33,18 +33,20 @@ def _is_controller(config: pytest.Config) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     if _is_controller(config) and STACK_DIR_VAR not in os.environ:
-        path = Path(tempfile.mkdtemp(prefix="k2-test-stack-"))
-        os.environ[STACK_DIR_VAR] = str(path)
-        config.stash[_OWNED_DIR] = path
+        run_dir = Path(tempfile.mkdtemp(prefix="k2-test-run-"))
+        # PostgreSQL runs as its own OS user and must be able to enter the stack's directory.
+        run_dir.chmod(0o755)
+        os.environ[STACK_DIR_VAR] = str(run_dir / "stack")
+        config.stash[_OWNED_DIR] = run_dir
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    owned = config.stash.get(_OWNED_DIR, None)
-    if owned is None:
+    run_dir = config.stash.get(_OWNED_DIR, None)
+    if run_dir is None:
         return
-    if (owned / "stack.json").is_file():
-        LocalStack(owned, log=lambda _: None).down(purge=True)
-    shutil.rmtree(owned, ignore_errors=True)
+    if (run_dir / "stack" / "stack.json").is_file():
+        LocalStack(run_dir / "stack", log=lambda _: None).down(purge=True)
+    shutil.rmtree(run_dir, ignore_errors=True)
     os.environ.pop(STACK_DIR_VAR, None)
 
 
@@ -79,8 +81,8 @@ def stack(stack_dir: Path | None) -> Endpoints:
     """Every K2_* endpoint of a running stack: the run's own, or the one K2_* names."""
     if stack_dir is None:
         return Endpoints()  # type: ignore[call-arg]  # read from K2_* variables
-    log_file = stack_dir.parent / (stack_dir.name + ".log")
-    with _locked(stack_dir.parent / (stack_dir.name + ".lock")):
+    log_file = stack_dir.parent / "stack.log"
+    with _locked(stack_dir.parent / "stack.lock"):
         local = LocalStack(
             stack_dir,
             ephemeral_ports=True,

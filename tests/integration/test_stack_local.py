@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,8 +127,13 @@ def test_prometheus_answers_queries_and_scrapes_itself(stack: Endpoints) -> None
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "success"
-    targets = httpx.get(f"{stack.prometheus_url}/api/v1/targets").json()["data"]
-    jobs = {t["labels"]["job"] for t in targets["activeTargets"]}
+    # Right after start, discovery may not have run yet: give it a few scrape intervals.
+    deadline = time.monotonic() + 60
+    jobs: set[str] = set()
+    while "prometheus" not in jobs and time.monotonic() < deadline:
+        targets = httpx.get(f"{stack.prometheus_url}/api/v1/targets").json()["data"]
+        jobs = {t["labels"]["job"] for t in targets["activeTargets"] if t["health"] == "up"}
+        time.sleep(1)
     assert "prometheus" in jobs
 
 

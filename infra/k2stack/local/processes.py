@@ -9,18 +9,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from k2.errors import StackError
 from k2stack.local.launcher import LaunchCommand
-
-# Popen objects of the processes this Python process started: kept so that they are not
-# garbage-collected while the service runs (Popen warns), and so that we can reap them.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -43,31 +39,54 @@ def _start_ticks(pid: int) -> int | None:
 
 
 def start(command: LaunchCommand, log_file: Path, pid_file: Path) -> RunningProcess:
-    """Start a process in its own session, its output appended to `log_file`."""
+    """Start a process in a session of its own, its output appended to `log_file`.
+
+    posix_spawn rather than subprocess.Popen: the services outlive the process that starts
+    them (a CLI call, an xdist worker), and a Popen object that is collected or left behind at
+    exit while its process still runs is reported as a leak; a bare pid is what we manage.
+    """
     log_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **command.env}
+    argv = list(command.argv)
+    if command.cwd is not None:
+        argv = ["env", "-C", str(command.cwd), *argv]
+    if command.user and os.geteuid() == 0:
+        # setpriv execs in place (no extra parent process), so the pid is the service's.
+        argv = [
+            "setpriv",
+            f"--reuid={command.user}",
+            f"--regid={command.user}",
+            "--init-groups",
+            *argv,
+        ]
+    executable = shutil.which(argv[0])
+    if executable is None:
+        raise StackError(f"could not start {argv[0]}: not found")
     with log_file.open("ab") as log:
         log.write(f"\n=== k2 stack: starting {' '.join(command.argv)}\n".encode())
-        log.flush()
-        try:
-            proc = subprocess.Popen(
-                command.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=command.cwd,
-                env=env,
-                start_new_session=True,
-                user=command.user if command.user and os.geteuid() == 0 else None,
-            )
-        except OSError as e:
-            raise StackError(f"could not start {command.argv[0]}: {e}") from e
-    _CHILDREN[proc.pid] = proc
-    ticks = _start_ticks(proc.pid)
-    running = RunningProcess(proc.pid, ticks if ticks is not None else -1)
-    pid_file.write_text(json.dumps({"pid": running.pid, "start_ticks": running.start_ticks}))
-    return running
+    log_fd = os.open(log_file, os.O_WRONLY | os.O_APPEND)
+    null_fd = os.open(os.devnull, os.O_RDONLY)
+    try:
+        pid = os.posix_spawn(
+            executable,
+            argv,
+            {**os.environ, **command.env},
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, null_fd, 0),
+                (os.POSIX_SPAWN_DUP2, log_fd, 1),
+                (os.POSIX_SPAWN_DUP2, log_fd, 2),
+            ],
+            setsid=True,
+        )
+    except OSError as e:
+        raise StackError(f"could not start {argv[0]}: {e}") from e
+    finally:
+        os.close(log_fd)
+        os.close(null_fd)
+    ticks = _start_ticks(pid)
+    started = RunningProcess(pid, ticks if ticks is not None else -1)
+    pid_file.write_text(json.dumps({"pid": started.pid, "start_ticks": started.start_ticks}))
+    return started
 
 
 def running(pid_file: Path) -> RunningProcess | None:
@@ -78,6 +97,7 @@ def running(pid_file: Path) -> RunningProcess | None:
     except (OSError, ValueError, KeyError):
         return None
     if _start_ticks(recorded.pid) != recorded.start_ticks:
+        _reap(recorded.pid)  # a dead child of ours stays a zombie until collected
         return None
     return recorded
 
@@ -118,10 +138,5 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 def _reap(pid: int) -> None:
     """Collect the exit status when the process is our own child (pytest's stack fixture)."""
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        if child.poll() is not None:
-            del _CHILDREN[pid]
-        return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
