@@ -33,6 +33,9 @@ class PartitionBatch:
     written: int = 0
     dead: list[DeadLetter] = field(default_factory=list)
     oldest_timestamp_ms: int | None = None
+    # Kafka timestamp of the first record of each poll chunk: at commit, one freshness
+    # observation each, so the histogram sees the spread over a batch, not only its oldest.
+    chunk_timestamps_ms: list[int] = field(default_factory=list)
 
     @property
     def dead_lettered(self) -> int:
@@ -108,13 +111,18 @@ class Batcher:
         """Account consumed messages: offsets, counts, raw bytes, oldest timestamp."""
         if messages and self._opened_at is None:
             self._opened_at = time.monotonic()
+        first_in_chunk: set[TopicPartitionKey] = set()
         for message in messages:
             tp = (str(message.topic()), int(message.partition() or 0))
             batch = self._batch(tp)
             batch.end = int(message.offset() or 0) + 1
             batch.consumed += 1
-            if batch.oldest_timestamp_ms is None:
-                batch.oldest_timestamp_ms = message.timestamp()[1]
+            if tp not in first_in_chunk:
+                first_in_chunk.add(tp)
+                timestamp_ms = message.timestamp()[1]
+                batch.chunk_timestamps_ms.append(timestamp_ms)
+                if batch.oldest_timestamp_ms is None:
+                    batch.oldest_timestamp_ms = timestamp_ms
             value = message.value()
             self._bytes += len(value) if value is not None else 0
         self._records += len(messages)

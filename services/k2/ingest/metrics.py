@@ -50,7 +50,7 @@ class IngestMetrics:
         )
         self._freshness = Histogram(
             "k2_freshness_seconds",
-            "Commit time minus the oldest record's Kafka timestamp",
+            "Commit time minus Kafka timestamps (first record of each poll chunk in the batch)",
             ["table"],
             buckets=FRESHNESS_BUCKETS,
             registry=r,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections import Counter
@@ -44,6 +45,11 @@ TRANSIENT = (
     KafkaException,
 )
 LAG_INTERVAL_S = 5.0
+# Test-only fault injection: the reliability tests kill the process at these points.
+FAULT_ENV = "K2_INGEST_FAULT"
+FAULT_AFTER_DLQ = "after-dlq-send"
+FAULT_AFTER_ICEBERG = "after-iceberg-commit"
+FAULT_EXIT_CODE = 137  # what a kill -9 looks like to a supervisor
 T = TypeVar("T")
 
 
@@ -248,7 +254,10 @@ class IngestWorker:
         started = time.monotonic()
         # The DLQ first: once the table's offsets move past a record it must be durable here.
         self._retrying(lambda: self._dlq.send(dead))
+        _fault_point(FAULT_AFTER_DLQ)
         outcome = self._retrying(lambda: self._sink.commit(pending))
+        if outcome.committed:
+            _fault_point(FAULT_AFTER_ICEBERG)
         latency = time.monotonic() - started
         self._metrics.conflicts(outcome.conflicts)
         if outcome.dropped:
@@ -265,8 +274,11 @@ class IngestWorker:
         self._metrics.committed(committed.written, dict(reasons), committed.consumed, latency)
         now_ms = time.time() * 1000
         for batch in committed.partitions.values():
-            if batch.oldest_timestamp_ms is not None and batch.oldest_timestamp_ms > 0:
-                self._metrics.freshness((now_ms - batch.oldest_timestamp_ms) / 1000)
+            for timestamp_ms in batch.chunk_timestamps_ms:
+                if timestamp_ms > 0:
+                    self._metrics.freshness((now_ms - timestamp_ms) / 1000)
+            # Sequence counters only count committed rows: a dropped batch is read again
+            # (by us or the new owner), so counting before the commit would count it twice.
             for _writer, rows in batch.rows:
                 self._observe_sequences(rows)
         ends = {tp: b.end for tp, b in committed.partitions.items() if b.end is not None}
@@ -325,3 +337,10 @@ class IngestWorker:
             time.sleep(seconds)
         finally:
             self._source.resume_all()
+
+
+def _fault_point(name: str) -> None:
+    """Die like kill -9 here when `K2_INGEST_FAULT` names this point (tests only)."""
+    if os.environ.get(FAULT_ENV) == name:
+        log.critical("fault injected", extra={"k2": {"fault": name}})
+        os._exit(FAULT_EXIT_CODE)

@@ -12,8 +12,6 @@ from .conftest import Env, wait_for
 
 pytestmark = [
     pytest.mark.integration,
-    # A client's HTTP pool drops pooled sockets unclosed (port not yet pinned down): see report.
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
 
