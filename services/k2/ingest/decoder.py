@@ -39,6 +39,10 @@ class DecodeResult:
     dead: list[DeadLetter]
 
 
+# Below this many records a declined block is decoded per record rather than halved again.
+PER_RECORD_BELOW = 256
+
+
 class Decoder:
     """Decodes messages of one dataset."""
 
@@ -73,15 +77,34 @@ class Decoder:
             group[2].append(framed.body)
         chunks: list[DecodedChunk] = []
         for writer, group_messages, bodies in groups.values():
-            batch = decode_block(writer, bodies) if self._fast else None
-            if batch is not None:
-                chunks.append(DecodedChunk(writer, batch, group_messages))
-                continue
-            chunk, group_dead = decode_with_dead_letters(writer, group_messages, bodies)
-            dead.extend(group_dead)
-            if chunk is not None:
-                chunks.append(chunk)
+            self._decode_group(writer, group_messages, bodies, chunks, dead)
         return DecodeResult(chunks, dead)
+
+    def _decode_group(
+        self,
+        writer: WriterSchema,
+        messages: Sequence[RawMessage],
+        bodies: Sequence[bytes],
+        chunks: list[DecodedChunk],
+        dead: list[DeadLetter],
+    ) -> None:
+        """Fast path on the whole group; when it declines, halve (a bad record then costs
+        about log2(n) extra block decodes, not the whole group per record), down to
+        `PER_RECORD_BELOW` records, which are decoded per record."""
+        if self._fast:
+            batch = decode_block(writer, bodies)
+            if batch is not None:
+                chunks.append(DecodedChunk(writer, batch, messages))
+                return
+            if len(bodies) >= PER_RECORD_BELOW:
+                half = len(bodies) // 2
+                self._decode_group(writer, messages[:half], bodies[:half], chunks, dead)
+                self._decode_group(writer, messages[half:], bodies[half:], chunks, dead)
+                return
+        chunk, group_dead = decode_with_dead_letters(writer, messages, bodies)
+        dead.extend(group_dead)
+        if chunk is not None:
+            chunks.append(chunk)
 
 
 def decode_with_dead_letters(

@@ -168,3 +168,13 @@ def test_align_fills_missing_columns_with_nulls() -> None:
     aligned = align(v1, target)
     assert aligned.schema.names == target.names
     assert aligned.column("buyer_broker_id").null_count == 1
+
+
+def test_fast_decoder_isolates_a_bad_record_in_a_large_group() -> None:
+    messages = [Msg(encode(trade(i)), i) for i in range(1_000)]
+    messages[637] = Msg(encode(trade(637))[:-2], 637)  # truncated, same schema id
+    result = decoder(fast=True).decode(messages)
+    assert [(d.message.offset(), d.reason) for d in result.dead] == [(637, "truncated_body")]
+    rows = [r for c in result.chunks for r in c.batch.column("trade_id").to_pylist()]
+    assert rows == [f"T{i}" for i in range(1_000) if i != 637]
+    assert len(result.chunks) > 2  # halved: the good halves stayed on the fast path
