@@ -64,6 +64,7 @@ def _progressed(lake: Lake, worker: WorkerProcess, records: float) -> Callable[[
     return lambda: lake.consumed() >= records or not worker.alive()
 
 
+@pytest.mark.timeout(3600 if LONG else 900)
 def test_kill9_at_random_moments_over_a_million_records(stack: Endpoints, tmp_path: Path) -> None:
     began = time.monotonic()
     seed = int(os.environ.get("K2_RELIABILITY_SEED", random.randrange(2**32)))
