@@ -1,0 +1,39 @@
+"""The one place K2 builds a Kafka client's configuration.
+
+Every producer, consumer and admin client in K2 starts from `client_config(...)`: the bootstrap
+servers plus the stack's authentication (`K2_KAFKA_*`, see `k2.settings.KafkaClientSecurity`),
+so a cluster that turns SASL/SCRAM on needs no change anywhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+
+from k2.settings import KafkaClientSecurity
+
+
+def client_config(bootstrap_servers: str, **settings: Any) -> dict[str, Any]:
+    """librdkafka settings: servers, authentication from the environment, then `settings`.
+
+    `settings` use librdkafka's dotted names; pass them as a dict with `**{"acks": "all"}`.
+    """
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        **KafkaClientSecurity().client_config(),
+        **settings,
+    }
+
+
+def producer(bootstrap_servers: str, **settings: Any) -> Producer:
+    return Producer(client_config(bootstrap_servers, **settings))
+
+
+def consumer(bootstrap_servers: str, **settings: Any) -> Consumer:
+    return Consumer(client_config(bootstrap_servers, **settings))
+
+
+def admin(bootstrap_servers: str, **settings: Any) -> AdminClient:
+    return AdminClient(client_config(bootstrap_servers, **settings))
