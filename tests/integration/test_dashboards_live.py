@@ -1,0 +1,144 @@
+"""Dashboards and alerts that cannot lie: every panel query and every alert rule, run against
+the local stack's real Prometheus while a real ingest worker runs, parses and returns series."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from k2.bootstrap import bootstrap
+from k2.catalog import load_catalog
+from k2.contracts.catalogue import Catalogue, load_catalogue
+from k2.generate import GeneratorConfig, SyntheticMarket
+from k2.replay.producer import RecordPublisher
+from k2.serde.serializer import registry_client
+from k2.settings import Endpoints
+from k2stack.local.services.prometheus import register_target, unregister_target
+from k2stack.local.stack import LocalStack
+from k2stack.observability import INGEST_JOB, Query, dashboard_queries, rule_queries
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("dashboards")]
+
+# An alert's threshold filters its series away while all is well; `bool` keeps them (as 0/1),
+# so the test still sees that the expression selects real series.
+_COMPARISON = re.compile(r"\s(==|!=|>=|<=|>|<)\s*(-?[0-9.eE+]+)\s*$")
+
+
+def keep_series(expr: str) -> str:
+    return _COMPARISON.sub(r" \1 bool \2", expr.strip())
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(stack: Endpoints) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in stack.model_dump().items():
+        raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        out["K2_" + name.upper()] = str(raw)
+    return out
+
+
+def _query(stack: Endpoints, expr: str) -> dict[str, object]:
+    response = httpx.get(f"{stack.prometheus_url}/api/v1/query", params={"query": expr}, timeout=10)
+    body: dict[str, object] = response.json()
+    return body
+
+
+@pytest.fixture(scope="module")
+def live_worker(stack: Endpoints, stack_dir: Path | None) -> Iterator[str]:
+    """A real `k2 ingest run` for trades, scraped by the stack's Prometheus, fed real records."""
+    if stack_dir is None:
+        pytest.skip("bring-your-own stack: its Prometheus discovers workers its own way")
+    prefix = f"dash{os.getpid()}_"
+    catalogue: Catalogue = load_catalogue().with_prefix(prefix)
+    bootstrap(
+        catalogue,
+        admin=AdminClient({"bootstrap.servers": stack.kafka_bootstrap_servers}),
+        registry=registry_client(stack.schema_registry_url),
+        catalog=load_catalog(stack),
+    )
+    port = _free_port()
+    ctx = LocalStack(stack_dir, log=lambda _: None).context()
+    worker = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "k2"),
+            *("ingest", "run", "--table", "trades", "--prefix", prefix),
+            *("--metrics-port", str(port)),
+        ],
+        env={**os.environ, **_env(stack)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    register_target(ctx, f"test-{prefix}", port, {"table": "trades"})
+    try:
+        with RecordPublisher(
+            stack.kafka_bootstrap_servers, stack.schema_registry_url, catalogue
+        ) as publisher:
+            for dataset, record in SyntheticMarket(GeneratorConfig(symbols=5)).take(2_000):
+                if dataset == "trades":
+                    publisher.publish(dataset, record)
+            publisher.flush()
+        # One undecodable record, so the dead-letter series exist too.
+        raw = Producer({"bootstrap.servers": stack.kafka_bootstrap_servers})
+        raw.produce(catalogue.dataset("trades").topic.name, b"not avro", key=b"BHP")
+        raw.flush(10)
+        _wait_for_scrapes(stack, prefix)
+        yield prefix
+    finally:
+        unregister_target(ctx, f"test-{prefix}")
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def _wait_for_scrapes(stack: Endpoints, prefix: str) -> None:
+    """Until Prometheus holds enough samples for rate() over the worker's committed records."""
+    deadline = time.monotonic() + 120
+    expr = f'count_over_time(k2_records_written_total{{job="{INGEST_JOB}"}}[1m])'
+    while time.monotonic() < deadline:
+        body = _query(stack, expr)
+        result = body.get("data", {}).get("result", [])  # type: ignore[union-attr]
+        if result and all(float(r["value"][1]) >= 3 for r in result):
+            written = _query(stack, f'k2_records_written_total{{job="{INGEST_JOB}"}}')
+            rows = written["data"]["result"]  # type: ignore[index]
+            if rows and float(rows[0]["value"][1]) > 0:  # type: ignore[index]
+                return
+        time.sleep(2)
+    pytest.fail(f"Prometheus never scraped the worker of {prefix} with committed records")
+
+
+QUERIES = dashboard_queries() + rule_queries()
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=[q.source for q in QUERIES])
+def test_query_parses_and_returns_series(query: Query, stack: Endpoints, live_worker: str) -> None:
+    expr = keep_series(query.expr)
+    body = _query(stack, expr)
+    assert body["status"] == "success", f"{query.source}: {body}"
+    result = body["data"]["result"]  # type: ignore[index]
+    assert result, f"{query.source}: `{expr}` returned no series while ingest runs"
+
+
+def test_keep_series_rewrites_only_a_trailing_threshold() -> None:
+    assert keep_series("sum(x) > 100000") == "sum(x) > bool 100000"
+    assert keep_series("up == 0") == "up == bool 0"
+    assert keep_series("rate(x[5m])") == "rate(x[5m])"
