@@ -11,8 +11,27 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
-from k2.settings import KafkaClientSecurity
+from k2.errors import ConfigError
+from k2.settings import KAFKA_ENV_PREFIX, KafkaClientSecurity
+
+
+def security_config() -> dict[str, str]:
+    """The `K2_KAFKA_*` authentication settings (empty for PLAINTEXT); ConfigError if invalid."""
+    try:
+        return KafkaClientSecurity().client_config()
+    except ValidationError as e:
+        # The settings hide their input in errors, so the message never carries the password.
+        reasons = "; ".join(_reason(error) for error in e.errors())
+        raise ConfigError(f"invalid {KAFKA_ENV_PREFIX}* settings: {reasons}") from e
+
+
+def _reason(error: ErrorDetails) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    field = "".join(str(part) for part in error["loc"])
+    return f"{KAFKA_ENV_PREFIX}{field.upper()}: {message}" if field else message
 
 
 def client_config(bootstrap_servers: str, **settings: Any) -> dict[str, Any]:
@@ -20,11 +39,7 @@ def client_config(bootstrap_servers: str, **settings: Any) -> dict[str, Any]:
 
     `settings` use librdkafka's dotted names; pass them as a dict with `**{"acks": "all"}`.
     """
-    return {
-        "bootstrap.servers": bootstrap_servers,
-        **KafkaClientSecurity().client_config(),
-        **settings,
-    }
+    return {"bootstrap.servers": bootstrap_servers, **security_config(), **settings}
 
 
 def producer(bootstrap_servers: str, **settings: Any) -> Producer:

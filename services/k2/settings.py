@@ -6,6 +6,7 @@ exports them as stack outputs and every K2 command reads them (pydantic-settings
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import SecretStr, model_validator
@@ -19,7 +20,10 @@ S3_REGION = "us-east-1"
 class Endpoints(BaseSettings):
     """Where the stack's services are. Every field maps to one `K2_*` variable."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    # hide_input_in_errors: a validation error would otherwise print the secrets it was given.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     kafka_bootstrap_servers: str
     schema_registry_url: str
@@ -29,6 +33,26 @@ class Endpoints(BaseSettings):
     s3_secret_access_key: SecretStr
     postgres_dsn: SecretStr
     prometheus_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Endpoints:
+        """Endpoints from `K2_*` variables in `env` (e.g. `LocalStack.up()`), not os.environ."""
+        return cls.model_validate(
+            {
+                k.removeprefix(ENV_PREFIX).lower(): v
+                for k, v in env.items()
+                if k.startswith(ENV_PREFIX)
+            }
+        )
+
+    def as_env(self) -> dict[str, str]:
+        """These endpoints as `K2_*` variables, secrets revealed: for child processes only."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            env[ENV_PREFIX + name.upper()] = text
+        return env
 
 
 def endpoint_env_names() -> tuple[str, ...]:
@@ -49,12 +73,16 @@ class KafkaClientSecurity(BaseSettings):
 
     Unset, clients connect over PLAINTEXT (the local backend and the dev/ci stacks). A stack
     with `k2:kafkaSecurity: scram` sets all four: SASL_PLAINTEXT with SCRAM-SHA-512 as one
-    principal. Kept out of `Endpoints` on purpose: K2 has no single Kafka client factory yet,
-    and `Endpoints` fields are also written back out as `K2_*` variables by several callers,
-    where an unset optional field would come back as the string "None".
+    principal. Read by `k2.kafka`, the one Kafka client factory. Kept out of `Endpoints` on
+    purpose: `Endpoints.as_env()` writes every field back out as a `K2_*` variable, where an
+    unset optional field would come back as the string "None" (child processes inherit these
+    from os.environ instead).
     """
 
-    model_config = SettingsConfigDict(env_prefix=KAFKA_ENV_PREFIX, extra="ignore", frozen=True)
+    # hide_input_in_errors: an incomplete-settings error would otherwise print the password.
+    model_config = SettingsConfigDict(
+        env_prefix=KAFKA_ENV_PREFIX, extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] | None = None
