@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent  # type: ignore[import-untyped]  # no stubs in the lock
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka.serialization import MessageField, SerializationContext
 from locust import User, events
 from locust.env import Environment
@@ -65,7 +65,7 @@ class KafkaClient:
         self._fire: Callable[..., None] = environment.events.request.fire
         self._catalogue = catalogue
         tuning = ProducerTuning(linger_ms=int(_option(environment, "k2_linger_ms", 5)))
-        self._producer = Producer(tuning.config(endpoints.kafka_bootstrap_servers))
+        self._producer = tuning.producer(endpoints.kafka_bootstrap_servers)
         self._registry = registry_client(endpoints.schema_registry_url)
         self._serializers: dict[str, tuple[str, RegistryAvroSerializer]] = {}
         self._names: dict[str, str] = {}

@@ -23,7 +23,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from k2.bench.environment import bootstrapped, endpoint_env, stack_endpoints, unique_prefix
+from k2.bench.environment import bootstrapped, stack_endpoints, unique_prefix
 from k2.bench.visibility import SnapshotWatcher, freshness, summary
 from k2.bench.workers import WorkerProcess
 from k2.catalog import load_catalog
@@ -97,7 +97,7 @@ def _locust(
             command += [f"--{flag.replace('_', '-')}", str(value)]
     env = {
         **os.environ,
-        **endpoint_env(endpoints),
+        **endpoints.as_env(),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     return subprocess.run([*command, *args.locust_args], env=env, cwd=ROOT, check=False).returncode

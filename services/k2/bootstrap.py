@@ -30,6 +30,8 @@ from pyiceberg.table import Table
 from pyiceberg.table.sorting import NullOrder, SortDirection, SortField, SortOrder
 from pyiceberg.transforms import IdentityTransform, parse_transform
 
+from k2 import kafka
+from k2.catalog import load_catalog
 from k2.contracts.catalogue import Catalogue, Dataset
 from k2.contracts.mapping import (
     evolve,
@@ -40,6 +42,8 @@ from k2.contracts.mapping import (
 from k2.contracts.registry import apply_registration, local_problems, plan_registration
 from k2.contracts.schemas import all_schemas
 from k2.errors import ContractError, K2Error
+from k2.serde.serializer import registry_client
+from k2.settings import Endpoints
 
 ADMIN_TIMEOUT_S = 30.0
 PARTITION_FIELD_ID_START = 1000  # Iceberg's convention for partition field ids
@@ -317,3 +321,19 @@ def bootstrap(
     ]
     report.actions += tables.apply()
     return report
+
+
+def bootstrap_stack(
+    catalogue: Catalogue, endpoints: Endpoints, *, catalog: Catalog | None = None
+) -> BootstrapReport:
+    """`bootstrap` with clients built from `endpoints` (Kafka via `k2.kafka`), closed after.
+
+    Pass `catalog` to use one the caller keeps open (and closes) itself.
+    """
+    # Both HTTP clients hold connection pools: close them however bootstrap ends.
+    with registry_client(endpoints.schema_registry_url) as registry:
+        admin = kafka.admin(endpoints.kafka_bootstrap_servers)
+        if catalog is not None:
+            return bootstrap(catalogue, admin=admin, registry=registry, catalog=catalog)
+        with load_catalog(endpoints) as opened:
+            return bootstrap(catalogue, admin=admin, registry=registry, catalog=opened)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from k2.bench.environment import bootstrapped, endpoint_env
+from k2.bench.environment import bootstrapped
 from k2.settings import Endpoints
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,7 @@ def _records_in_kafka(stack: Endpoints, topic: str, partitions: int) -> int:
 def test_locust_user_reports_every_ack(stack: Endpoints, unique: str) -> None:
     catalogue = bootstrapped(stack, unique)
     # A child process: Locust patches the standard library with gevent when imported.
-    env = {**os.environ, **endpoint_env(stack), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **stack.as_env(), "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-m", "loadtest.probe", "--prefix", unique, "--seconds", "3"],
         cwd=ROOT,

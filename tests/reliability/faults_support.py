@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,15 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
 from prometheus_client.parser import text_string_to_metric_families
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import ServerError, ServiceUnavailableError
 from pyiceberg.table import Table
 
 from k2.bench.encoding import frame, trade_bodies
-from k2.bench.environment import bootstrapped, endpoint_env
+from k2.bench.environment import bootstrapped
 from k2.catalog import load_catalog
+from k2.children import k2_command, stop
 from k2.contracts.catalogue import Dataset
 from k2.contracts.schemas import load_schema
 from k2.replay.producer import ProducerTuning
@@ -273,8 +273,8 @@ class FeedProducer:
 
     def __init__(self, lake: Lake) -> None:
         self._topic = lake.dataset.topic.name
-        self._producer = Producer(
-            ProducerTuning(linger_ms=20).config(lake.endpoints.kafka_bootstrap_servers)
+        self._producer = ProducerTuning(linger_ms=20).producer(
+            lake.endpoints.kafka_bootstrap_servers
         )
         self.acked: set[str] = set()
         self.failed: list[str] = []
@@ -328,11 +328,6 @@ class FeedProducer:
 
 
 # --- worker processes -----------------------------------------------------------------------
-def _k2_command() -> list[str]:
-    script = Path(sys.executable).with_name("k2")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "k2.cli.main"]
-
-
 class WorkerProcess:
     """`k2 ingest run --table trades` as a child process that can be killed, stopped, resumed."""
 
@@ -346,12 +341,12 @@ class WorkerProcess:
         fault: str | None = None,
     ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("K2_INGEST_")}
-        env.update(endpoint_env(lake.endpoints))
+        env.update(lake.endpoints.as_env())
         env.update({f"K2_INGEST_{k.upper()}": v for k, v in settings.items()})
         if fault is not None:
             env["K2_INGEST_FAULT"] = fault
         self.metrics_port = free_port() if metrics else None
-        command = [*_k2_command(), "ingest", "run", "--table", "trades", "--prefix", lake.prefix]
+        command = [*k2_command(), "ingest", "run", "--table", "trades", "--prefix", lake.prefix]
         if self.metrics_port is not None:
             command += ["--metrics-port", str(self.metrics_port)]
         self.log_file = log_file
@@ -383,14 +378,7 @@ class WorkerProcess:
 
     def stop(self, timeout_s: float = 90.0) -> int:
         """SIGTERM (flush, commit, leave the group), then reap; SIGKILL if it hangs."""
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
-        return int(self.proc.returncode)
+        return stop(self.proc, timeout_s)
 
     def log_text(self) -> str:
         """The child's log so far."""

@@ -15,14 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
-from pydantic import SecretStr
-
-from k2.bootstrap import bootstrap
-from k2.catalog import load_catalog
+from k2.bootstrap import bootstrap_stack
 from k2.contracts.catalogue import Catalogue, load_catalogue
-from k2.serde.serializer import registry_client
-from k2.settings import ENV_PREFIX, Endpoints, endpoint_env_names
+from k2.settings import Endpoints, endpoint_env_names
 
 
 def _say(line: str) -> None:
@@ -34,16 +29,6 @@ def endpoints_from_env() -> Endpoints | None:
     if all(name in os.environ for name in endpoint_env_names()):
         return Endpoints()  # fields come from K2_* variables
     return None
-
-
-def endpoint_env(endpoints: Endpoints) -> dict[str, str]:
-    """`endpoints` as `K2_*` variables (secrets revealed: for child processes only)."""
-    env: dict[str, str] = {}
-    for name in Endpoints.model_fields:
-        value = getattr(endpoints, name)
-        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-        env[ENV_PREFIX + name.upper()] = text
-    return env
 
 
 @contextmanager
@@ -60,10 +45,7 @@ def stack_endpoints(log: bool = True) -> Iterator[Endpoints]:
     state = Path(tempfile.mkdtemp(prefix="k2-bench-stack-"))
     stack = LocalStack(state, ephemeral_ports=True, log=_say if log else lambda _: None)
     try:
-        env = stack.up()
-        yield Endpoints.model_validate(
-            {k.removeprefix(ENV_PREFIX).lower(): v for k, v in env.items()}
-        )
+        yield Endpoints.from_env(stack.up())
     finally:
         stack.down(purge=True)
 
@@ -76,12 +58,5 @@ def unique_prefix(kind: str) -> str:
 def bootstrapped(endpoints: Endpoints, prefix: str) -> Catalogue:
     """Topics, subjects and tables of the catalogue under `prefix`, created now."""
     catalogue = load_catalogue().with_prefix(prefix)
-    catalog = load_catalog(endpoints)
-    with registry_client(endpoints.schema_registry_url) as registry:
-        bootstrap(
-            catalogue,
-            admin=AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap_servers}),
-            registry=registry,
-            catalog=catalog,
-        )
+    bootstrap_stack(catalogue, endpoints)
     return catalogue

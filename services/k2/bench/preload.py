@@ -6,8 +6,6 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from confluent_kafka import Producer
-
 from k2.bench.encoding import frame, trade_bodies
 from k2.contracts.catalogue import Dataset
 from k2.contracts.schemas import latest_schema
@@ -49,8 +47,8 @@ class TradeProducer:
     def __init__(self, endpoints: Endpoints, dataset: Dataset, linger_ms: int = 50) -> None:
         self._topic = dataset.topic.name
         self._schema_id = trade_schema_id(endpoints, dataset)
-        self._producer = Producer(
-            ProducerTuning(linger_ms=linger_ms).config(endpoints.kafka_bootstrap_servers)
+        self._producer = ProducerTuning(linger_ms=linger_ms).producer(
+            endpoints.kafka_bootstrap_servers
         )
         self._failures = 0
 

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from k2.bench.environment import endpoint_env
+from k2.children import k2_command, stop
 from k2.errors import K2Error
 from k2.settings import Endpoints
-
-STOP_TIMEOUT_S = 60.0
 
 
 class WorkerError(K2Error):
@@ -32,13 +28,6 @@ def peak_rss_bytes(pid: int) -> int | None:
     return None
 
 
-def _k2_command() -> list[str]:
-    script = Path(sys.executable).with_name("k2")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "from k2.cli.main import app; app()"]
-
-
 class WorkerProcess:
     """One `k2 ingest run` child; `stop()` asks it to flush and leave, then reaps it."""
 
@@ -50,12 +39,12 @@ class WorkerProcess:
         log_file: Path,
         extra_env: dict[str, str] | None = None,
     ) -> None:
-        env = {**os.environ, **endpoint_env(endpoints), **(extra_env or {})}
+        env = {**os.environ, **endpoints.as_env(), **(extra_env or {})}
         self.log_file = log_file
         self.started_wall = time.time()
         with log_file.open("ab") as log:
             self._proc = subprocess.Popen(
-                [*_k2_command(), "ingest", "run", "--table", table, "--prefix", prefix],
+                [*k2_command(), "ingest", "run", "--table", table, "--prefix", prefix],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -83,11 +72,4 @@ class WorkerProcess:
     def stop(self) -> int:
         """SIGTERM (graceful: flush, commit, leave the group), then wait; kill if it hangs."""
         self.sample_rss()
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        return int(self._proc.returncode)
+        return stop(self._proc)

@@ -16,12 +16,8 @@ def bootstrap(
 ) -> None:
     """Create or align everything the catalogue declares; running it twice changes nothing."""
     # Imported here so `k2 --help` stays fast and needs no Kafka/pyiceberg import.
-    from confluent_kafka.admin import AdminClient
-
-    from k2.bootstrap import bootstrap as run
-    from k2.catalog import load_catalog
+    from k2.bootstrap import bootstrap_stack
     from k2.contracts.catalogue import load_catalogue
-    from k2.serde.serializer import registry_client
     from k2.settings import Endpoints
 
     try:
@@ -31,17 +27,7 @@ def bootstrap(
         if replication is not None:
             loaded = loaded.with_replication(replication)
         endpoints = Endpoints()  # read from K2_* variables
-        # Both clients hold HTTP connection pools: close them however bootstrap ends.
-        with (
-            registry_client(endpoints.schema_registry_url) as registry,
-            load_catalog(endpoints) as catalog,
-        ):
-            report = run(
-                loaded,
-                admin=AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap_servers}),
-                registry=registry,
-                catalog=catalog,
-            )
+        report = bootstrap_stack(loaded, endpoints)
     except K2Error as e:
         typer.echo(str(e), err=True)
         raise typer.Exit(1) from e

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from k2.children import k2_command, stop, terminate
 from k2.errors import K2Error
 from k2stack.local.context import StackContext
 from k2stack.local.services.prometheus import register_target, unregister_target
@@ -46,14 +45,7 @@ class WorkerProcess:
 
     def stop(self, timeout_s: float = 60.0) -> int:
         """SIGTERM (the worker flushes, commits and leaves its group), then wait."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop(self.process, timeout_s)
 
 
 def start_worker(table: str, env: dict[str, str], ctx: StackContext) -> WorkerProcess:
@@ -61,8 +53,7 @@ def start_worker(table: str, env: dict[str, str], ctx: StackContext) -> WorkerPr
     port = _free_port()
     log_file = ctx.state_dir / "logs" / f"ingest-{table}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    k2 = Path(sys.executable).parent / "k2"
-    argv = [str(k2), "ingest", "run", "--table", table, "--metrics-port", str(port)]
+    argv = [*k2_command(), "ingest", "run", "--table", table, "--metrics-port", str(port)]
     with log_file.open("ab") as log:
         process = subprocess.Popen(
             argv,
@@ -79,8 +70,7 @@ def stop_workers(workers: list[WorkerProcess], ctx: StackContext) -> dict[str, i
     codes: dict[str, int] = {}
     # Signal all first so they drain in parallel, then wait for each.
     for worker in workers:
-        if worker.process.poll() is None:
-            worker.process.send_signal(signal.SIGTERM)
+        terminate(worker.process)
     deadline = time.monotonic() + 60
     for worker in workers:
         codes[worker.table] = worker.stop(max(1.0, deadline - time.monotonic()))

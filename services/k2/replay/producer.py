@@ -14,6 +14,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from k2 import kafka
 from k2.contracts.catalogue import Catalogue, Dataset
 from k2.contracts.schemas import latest_schema
 from k2.errors import K2Error
@@ -33,10 +34,9 @@ class ProducerTuning:
     compression: str = "lz4"
     queue_max_messages: int = 500_000
 
-    def config(self, bootstrap_servers: str) -> dict[str, str | int | bool]:
-        """The full producer config; idempotence and acks are not tunable on purpose."""
+    def settings(self) -> dict[str, str | int | bool]:
+        """librdkafka producer settings; idempotence and acks are not tunable on purpose."""
         return {
-            "bootstrap.servers": bootstrap_servers,
             "acks": "all",
             "enable.idempotence": True,
             "linger.ms": self.linger_ms,
@@ -44,6 +44,10 @@ class ProducerTuning:
             "compression.type": self.compression,
             "queue.buffering.max.messages": self.queue_max_messages,
         }
+
+    def producer(self, bootstrap_servers: str) -> Producer:
+        """A producer with these settings and the stack's authentication (`k2.kafka`)."""
+        return kafka.producer(bootstrap_servers, **self.settings())
 
 
 class RecordPublisher:
@@ -59,7 +63,7 @@ class RecordPublisher:
         auto_register: bool = False,
     ) -> None:
         self._catalogue = catalogue
-        self._producer = Producer((tuning or ProducerTuning()).config(bootstrap_servers))
+        self._producer = (tuning or ProducerTuning()).producer(bootstrap_servers)
         self._registry = registry_client(registry_url)
         self._auto_register = auto_register
         self._serializers: dict[str, RegistryAvroSerializer] = {}
