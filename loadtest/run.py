@@ -21,13 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-
 from k2.bench.environment import bootstrapped, stack_endpoints, unique_prefix
 from k2.bench.visibility import SnapshotWatcher, freshness, summary
 from k2.bench.workers import WorkerProcess
 from k2.catalog import load_catalog
 from k2.contracts.catalogue import Dataset
+from k2.demo.progress import end_offsets
 from k2.settings import Endpoints
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,14 +54,7 @@ def read_conf(path: Path) -> dict[str, str]:
 
 def high_watermarks(bootstrap_servers: str, dataset: Dataset) -> int:
     """Records in the dataset's topic (sum of partition high watermarks; fresh topics)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "k2-load-hw"})
-    try:
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(dataset.topic.name, p), 10)[1]
-            for p in range(dataset.topic.partitions)
-        )
-    finally:
-        consumer.close()
+    return sum(end_offsets(bootstrap_servers, dataset.topic.name).values())
 
 
 def aggregated_stats(csv_base: Path) -> dict[str, float]:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from k2.settings import ENV_PREFIX, S3_REGION, Endpoints
+from k2.settings import S3_REGION, Endpoints
 
 LOOPBACK = "127.0.0.1"
 
@@ -309,8 +309,4 @@ def endpoints(
         ),
         prometheus_url=f"http://{port(ServiceName.PROMETHEUS, 'http')}",
     )
-    out: dict[str, str] = {}
-    for field, value in values.model_dump().items():
-        raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-        out[ENV_PREFIX + field.upper()] = str(raw)
-    return out
+    return values.as_env()

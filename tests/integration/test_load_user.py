@@ -9,24 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from k2.bench.environment import bootstrapped
+from k2.demo.progress import end_offsets
 from k2.settings import Endpoints
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _records_in_kafka(stack: Endpoints, topic: str, partitions: int) -> int:
-    consumer = Consumer({"bootstrap.servers": stack.kafka_bootstrap_servers, "group.id": "t"})
-    try:
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1]
-            for p in range(partitions)
-        )
-    finally:
-        consumer.close()
 
 
 def test_locust_user_reports_every_ack(stack: Endpoints, unique: str) -> None:
@@ -53,5 +42,6 @@ def test_locust_user_reports_every_ack(stack: Endpoints, unique: str) -> None:
     assert counts["produced"] == counts["acked"] == counts["stats_requests"]
     assert counts["acked"] == events["trades.success"] + events["quotes.success"]
     for name in ("trades", "quotes"):
-        topic = catalogue.dataset(name).topic
-        assert _records_in_kafka(stack, topic.name, topic.partitions) == events[f"{name}.success"]
+        topic = catalogue.dataset(name).topic.name
+        in_kafka = sum(end_offsets(stack.kafka_bootstrap_servers, topic).values())
+        assert in_kafka == events[f"{name}.success"]

@@ -33,6 +33,8 @@ def check(probe: Probe, service: ServiceName, ctx: StackContext) -> str | None:
             # A refused connection makes librdkafka log to stderr: knock first.
             with socket.create_connection((LOOPBACK, port), timeout=2):
                 pass
+            # A plain client, not `k2.kafka`'s: the local broker listens PLAINTEXT only, and
+            # K2_KAFKA_* in the caller's shell (set for a SCRAM cluster) must not reach it.
             admin = AdminClient(
                 {"bootstrap.servers": f"{LOOPBACK}:{port}", "socket.timeout.ms": 2000}
             )

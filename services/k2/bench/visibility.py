@@ -18,9 +18,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from pyiceberg.catalog import Catalog
 
+from k2 import kafka
 from k2.ingest.sink import SUMMARY_OFFSETS, count_property
 
 POLL_INTERVAL_S = 0.2
@@ -111,13 +112,13 @@ def kafka_timestamps(
     bootstrap_servers: str, ranges: dict[tuple[str, int], tuple[int, int]]
 ) -> dict[tuple[str, int], list[int]]:
     """Producer timestamps (ms) of every record in `ranges`, index = offset - start."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
+    consumer = kafka.consumer(
+        bootstrap_servers,
+        **{
             "group.id": "k2-bench-reader",
             "enable.auto.commit": False,
             "enable.partition.eof": False,
-        }
+        },
     )
     out: dict[tuple[str, int], list[int]] = {}
     try:

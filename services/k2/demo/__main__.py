@@ -16,11 +16,10 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from k2.bootstrap import bootstrap
+from k2.bootstrap import bootstrap_stack
 from k2.catalog import load_catalog
 from k2.contracts.catalogue import Catalogue, load_catalogue
 from k2.demo.progress import end_offsets, table_counts, table_rows, topic_progress
@@ -39,7 +38,6 @@ from k2.query.time_range import TimeRange
 from k2.replay.asx import AsxSource, Dataset, default_data_dir
 from k2.replay.asx_replay import publish, validate
 from k2.replay.producer import RecordPublisher
-from k2.serde.serializer import registry_client
 from k2.settings import Endpoints
 from k2stack.local.context import default_state_dir
 from k2stack.local.stack import LocalStack
@@ -111,13 +109,13 @@ def _wait_until_committed(
     endpoints: Endpoints, catalogue: Catalogue, workers: list[WorkerProcess]
 ) -> float:
     """Block until every table's recorded offsets reach its topic's end; returns seconds."""
-    catalog = load_catalog(endpoints)
     began = time.monotonic()
     ends = {
         name: end_offsets(endpoints.kafka_bootstrap_servers, catalogue.dataset(name).topic.name)
         for name in TABLES
     }
-    with _progress() as bar:
+    # The catalog client holds an HTTP session: closed on the way out.
+    with load_catalog(endpoints) as catalog, _progress() as bar:
         tasks = {
             name: bar.add_task(f"committed to Iceberg: {name}", total=sum(ends[name].values()))
             for name in TABLES
@@ -142,26 +140,26 @@ def _wait_until_committed(
 def _outcomes(
     endpoints: Endpoints, catalogue: Catalogue, source: Counter[str], published: Counter[str]
 ) -> list[TableOutcome]:
-    catalog = load_catalog(endpoints)
     out: list[TableOutcome] = []
-    for name in TABLES:
-        dataset = catalogue.dataset(name)
-        table = catalog.load_table(dataset.table_identifier)
-        counts = table_counts(table, dataset.topic.name)
-        out.append(
-            TableOutcome(
-                name=name,
-                source_rows=source[name],
-                published=published[name],
-                in_topic=sum(
-                    end_offsets(endpoints.kafka_bootstrap_servers, dataset.topic.name).values()
-                ),
-                consumed=counts["consumed"],
-                written_total=counts["written"],
-                dead_lettered=counts["dead_lettered"],
-                table_rows=table_rows(table),
+    with load_catalog(endpoints) as catalog:
+        for name in TABLES:
+            dataset = catalogue.dataset(name)
+            table = catalog.load_table(dataset.table_identifier)
+            counts = table_counts(table, dataset.topic.name)
+            out.append(
+                TableOutcome(
+                    name=name,
+                    source_rows=source[name],
+                    published=published[name],
+                    in_topic=sum(
+                        end_offsets(endpoints.kafka_bootstrap_servers, dataset.topic.name).values()
+                    ),
+                    consumed=counts["consumed"],
+                    written_total=counts["written"],
+                    dead_lettered=counts["dead_lettered"],
+                    table_rows=table_rows(table),
+                )
             )
-        )
     return out
 
 
@@ -192,14 +190,15 @@ def _print_results(
 
     if (source_dir / "trades").is_dir():
         day = date(2014, 3, 10)
-        bars = query_ohlcv(
-            load_catalog(endpoints),
-            load_catalogue(),
-            TimeRange.day(day, SYDNEY),
-            symbol="BHP",
-            interval=Interval.FIVE_MINUTES,
-            tz=SYDNEY,
-        )
+        with load_catalog(endpoints) as catalog:
+            bars = query_ohlcv(
+                catalog,
+                load_catalogue(),
+                TimeRange.day(day, SYDNEY),
+                symbol="BHP",
+                interval=Interval.FIVE_MINUTES,
+                tz=SYDNEY,
+            )
         print_bars(console, "BHP 5-minute OHLCV bars, 10 March 2014 (Sydney time)", bars)
 
     console.rule("look around")
@@ -233,12 +232,7 @@ def main(
         catalogue = load_catalogue()
 
         console.print("[bold]2/6[/] bootstrap: topics, schema subjects, Iceberg tables")
-        report = bootstrap(
-            catalogue,
-            admin=AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap_servers}),
-            registry=registry_client(endpoints.schema_registry_url),
-            catalog=load_catalog(endpoints),
-        )
+        report = bootstrap_stack(catalogue, endpoints)  # its clients are closed after
         console.print(f"    {len(report.changed)} change(s), {len(report.actions)} item(s) checked")
 
         console.print("[bold]3/6[/] ingest workers: one consumer group per table")

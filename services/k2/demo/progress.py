@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from pyiceberg.table import Table
 
+from k2 import kafka
 from k2.ingest.sink import COUNT_PREFIX, recorded_offsets
 
 
@@ -36,7 +37,8 @@ class TopicProgress:
 
 def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
     """Each partition's high watermark (the offset the next record will get)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "k2-demo-progress"})
+    # Only metadata and watermarks: the group id is required but nothing joins or commits.
+    consumer = kafka.consumer(bootstrap_servers, **{"group.id": "k2-demo-progress"})
     try:
         metadata = consumer.list_topics(topic, timeout=10)
         partitions = metadata.topics[topic].partitions
