@@ -89,7 +89,7 @@ def stack(stack_dir: Path | None) -> Endpoints:
             log=lambda line: _append(log_file, line),
         )
         env = local.up()
-    return Endpoints(**{key.removeprefix("K2_").lower(): value for key, value in env.items()})
+    return Endpoints.from_env(env)
 
 
 def _append(path: Path, line: str) -> None:

@@ -6,11 +6,9 @@ and an existing table with an older schema is evolved in place, its rows and his
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -18,32 +16,20 @@ from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[at
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from pyiceberg.catalog import Catalog
 
-from k2.bootstrap import BootstrapReport, Change, bootstrap, expected_layout, layout_of
+from k2 import kafka
+from k2.bootstrap import BootstrapReport, Change, bootstrap_stack, expected_layout, layout_of
 from k2.catalog import load_catalog
 from k2.contracts.catalogue import Catalogue, load_catalogue
 from k2.contracts.mapping import arrow_schema, iceberg_schema_for_versions, same_structure
 from k2.contracts.schemas import schema_versions
 from k2.errors import ContractError
 from k2.settings import Endpoints
+from tests.contract.vectors.cases import CASES
 
 pytestmark = pytest.mark.integration
 
 REPO_CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 INCOMPATIBLE_SCHEMAS = Path(__file__).resolve().parents[1] / "contract" / "incompatible" / "schemas"
-
-
-def _load_cases() -> Any:
-    # The golden vector records live with the contract tests; tests/ is not a package.
-    path = Path(__file__).resolve().parents[1] / "contract" / "vectors" / "cases.py"
-    spec = importlib.util.spec_from_file_location("k2_vector_cases", path)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.CASES
-
-
-CASES = _load_cases()
 
 
 @pytest.fixture
@@ -55,21 +41,12 @@ def catalog(stack: Endpoints) -> Iterator[Catalog]:
 
 @pytest.fixture
 def admin(stack: Endpoints) -> AdminClient:
-    return AdminClient({"bootstrap.servers": stack.kafka_bootstrap_servers})
+    return kafka.admin(stack.kafka_bootstrap_servers)
 
 
 def _run(stack: Endpoints, catalogue: Catalogue) -> BootstrapReport:
     """One bootstrap with its own clients, as `k2 bootstrap` runs it."""
-    with (
-        SchemaRegistryClient({"url": stack.schema_registry_url}) as registry,
-        load_catalog(stack) as catalog,
-    ):
-        return bootstrap(
-            catalogue,
-            admin=AdminClient({"bootstrap.servers": stack.kafka_bootstrap_servers}),
-            registry=registry,
-            catalog=catalog,
-        )
+    return bootstrap_stack(catalogue, stack)
 
 
 def test_bootstrap_creates_everything_then_changes_nothing(

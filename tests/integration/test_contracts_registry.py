@@ -6,11 +6,9 @@ Iceberg-typed row expected (decimals and timestamps compared exactly).
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -26,22 +24,10 @@ from k2.serde.avro import decode_body
 from k2.serde.serializer import RegistryAvroSerializer, SchemaNotRegisteredError, avro_schema
 from k2.serde.wire import Framed
 from k2.settings import Endpoints
+from tests.contract.vectors.cases import CASES
 
 pytestmark = pytest.mark.integration
 
-
-def _load_cases() -> Any:
-    # The golden vector records live with the contract tests; tests/ is not a package.
-    path = Path(__file__).resolve().parents[1] / "contract" / "vectors" / "cases.py"
-    spec = importlib.util.spec_from_file_location("k2_vector_cases", path)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.CASES
-
-
-CASES = _load_cases()
 
 REPO_CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 INCOMPATIBLE_SCHEMAS = Path(__file__).resolve().parents[1] / "contract" / "incompatible" / "schemas"

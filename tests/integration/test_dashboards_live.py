@@ -5,25 +5,21 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 
-from k2.bootstrap import bootstrap
-from k2.catalog import load_catalog
+from k2 import kafka
+from k2.bootstrap import bootstrap_stack
+from k2.children import k2_command, stop
 from k2.contracts.catalogue import Catalogue, load_catalogue
 from k2.generate import GeneratorConfig, SyntheticMarket
 from k2.replay.producer import RecordPublisher
-from k2.serde.serializer import registry_client
 from k2.settings import Endpoints
 from k2stack.local.services.prometheus import register_target, unregister_target
 from k2stack.local.stack import LocalStack
@@ -46,14 +42,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _env(stack: Endpoints) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in stack.model_dump().items():
-        raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-        out["K2_" + name.upper()] = str(raw)
-    return out
-
-
 def _query(stack: Endpoints, expr: str) -> dict[str, object]:
     response = httpx.get(f"{stack.prometheus_url}/api/v1/query", params={"query": expr}, timeout=10)
     body: dict[str, object] = response.json()
@@ -67,21 +55,16 @@ def live_worker(stack: Endpoints, stack_dir: Path | None) -> Iterator[str]:
         pytest.skip("bring-your-own stack: its Prometheus discovers workers its own way")
     prefix = f"dash{os.getpid()}_"
     catalogue: Catalogue = load_catalogue().with_prefix(prefix)
-    bootstrap(
-        catalogue,
-        admin=AdminClient({"bootstrap.servers": stack.kafka_bootstrap_servers}),
-        registry=registry_client(stack.schema_registry_url),
-        catalog=load_catalog(stack),
-    )
+    bootstrap_stack(catalogue, stack)
     port = _free_port()
     ctx = LocalStack(stack_dir, log=lambda _: None).context()
     worker = subprocess.Popen(
         [
-            str(Path(sys.executable).parent / "k2"),
+            *k2_command(),
             *("ingest", "run", "--table", "trades", "--prefix", prefix),
             *("--metrics-port", str(port)),
         ],
-        env={**os.environ, **_env(stack)},
+        env={**os.environ, **stack.as_env()},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -95,19 +78,14 @@ def live_worker(stack: Endpoints, stack_dir: Path | None) -> Iterator[str]:
                     publisher.publish(dataset, record)
             publisher.flush()
         # One undecodable record, so the dead-letter series exist too.
-        raw = Producer({"bootstrap.servers": stack.kafka_bootstrap_servers})
+        raw = kafka.producer(stack.kafka_bootstrap_servers)  # raw bytes, no serializer
         raw.produce(catalogue.dataset("trades").topic.name, b"not avro", key=b"BHP")
         raw.flush(10)
         _wait_for_scrapes(stack, prefix)
         yield prefix
     finally:
         unregister_target(ctx, f"test-{prefix}")
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop(worker, 30)
 
 
 def _wait_for_scrapes(stack: Endpoints, prefix: str) -> None:

@@ -14,6 +14,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from k2 import kafka
 from k2.settings import Endpoints
 
 pytestmark = pytest.mark.integration
@@ -23,7 +24,7 @@ PARTITIONS = 3
 
 
 def _admin(stack: Endpoints) -> AdminClient:
-    return AdminClient({"bootstrap.servers": stack.kafka_bootstrap_servers})
+    return kafka.admin(stack.kafka_bootstrap_servers)
 
 
 def _consume(consumer: Consumer, count: int) -> list[Message]:
@@ -68,9 +69,7 @@ def test_topics_are_not_created_by_producing(stack: Endpoints, unique: str) -> N
     # Topics come from the contracts catalogue: a typo must fail, never create a topic.
     missing = f"{unique}not_in_catalogue"
     errors: list[KafkaError] = []
-    producer = Producer(
-        {"bootstrap.servers": stack.kafka_bootstrap_servers, "message.timeout.ms": 3000}
-    )
+    producer = kafka.producer(stack.kafka_bootstrap_servers, **{"message.timeout.ms": 3000})
 
     def on_delivery(error: KafkaError | None, _message: Message) -> None:
         if error is not None:
@@ -86,12 +85,8 @@ def test_topics_are_not_created_by_producing(stack: Endpoints, unique: str) -> N
 def test_idempotent_producer_and_consumer_group(stack: Endpoints, topic: str, unique: str) -> None:
     keys, per_key = 5, 20
     failures: list[KafkaError] = []
-    producer = Producer(
-        {
-            "bootstrap.servers": stack.kafka_bootstrap_servers,
-            "enable.idempotence": True,
-            "acks": "all",
-        }
+    producer = kafka.producer(
+        stack.kafka_bootstrap_servers, **{"enable.idempotence": True, "acks": "all"}
     )
 
     def on_delivery(error: KafkaError | None, _message: Message) -> None:
@@ -104,13 +99,13 @@ def test_idempotent_producer_and_consumer_group(stack: Endpoints, topic: str, un
     _deliver(producer)
     assert failures == []
 
-    consumer = Consumer(
-        {
-            "bootstrap.servers": stack.kafka_bootstrap_servers,
+    consumer = kafka.consumer(
+        stack.kafka_bootstrap_servers,
+        **{
             "group.id": f"{unique}group",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
-        }
+        },
     )
     try:
         consumer.subscribe([topic])
@@ -134,12 +129,7 @@ def test_idempotent_producer_and_consumer_group(stack: Endpoints, topic: str, un
 
 
 def test_transactions_commit_and_abort(stack: Endpoints, topic: str, unique: str) -> None:
-    producer = Producer(
-        {
-            "bootstrap.servers": stack.kafka_bootstrap_servers,
-            "transactional.id": f"{unique}tx",
-        }
-    )
+    producer = kafka.producer(stack.kafka_bootstrap_servers, **{"transactional.id": f"{unique}tx"})
     # Needs the transaction coordinator, i.e. __transaction_state at replication factor 1.
     producer.init_transactions(TIMEOUT_S)
 
@@ -152,13 +142,13 @@ def test_transactions_commit_and_abort(stack: Endpoints, topic: str, unique: str
         producer.produce(topic, key="k", value=value)
     producer.commit_transaction(TIMEOUT_S)
 
-    consumer = Consumer(
-        {
-            "bootstrap.servers": stack.kafka_bootstrap_servers,
+    consumer = kafka.consumer(
+        stack.kafka_bootstrap_servers,
+        **{
             "group.id": f"{unique}tx_reader",
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
-        }
+        },
     )
     try:
         consumer.subscribe([topic])

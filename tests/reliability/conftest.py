@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from pyiceberg.catalog import Catalog
 
-from k2.bootstrap import bootstrap
+from k2.bootstrap import bootstrap_stack
 from k2.catalog import load_catalog
 from k2.contracts.catalogue import Catalogue, load_catalogue
 from k2.serde.serializer import registry_client
@@ -32,12 +31,7 @@ class Lake:
 def lake(stack: Endpoints, unique: str) -> Iterator[Lake]:
     catalogue = load_catalogue().with_prefix(unique)
     catalog = load_catalog(stack)
+    bootstrap_stack(catalogue, stack, catalog=catalog)
     with registry_client(stack.schema_registry_url) as registry:
-        bootstrap(
-            catalogue,
-            admin=AdminClient({"bootstrap.servers": stack.kafka_bootstrap_servers}),
-            registry=registry,
-            catalog=catalog,
-        )
         yield Lake(stack, unique, catalogue, catalog, registry)
     catalog._session.close()  # type: ignore[attr-defined]  # REST session: no public close

@@ -15,10 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
 from confluent_kafka.schema_registry import Schema
 from prometheus_client import CollectorRegistry
 
+from k2 import kafka
 from k2.contracts.schemas import load_schema
 from k2.ingest.app import build_worker
 from k2.ingest.config import IngestSettings
@@ -76,12 +76,9 @@ def _register_schemas(lake: Lake, unique: str) -> SchemaIds:
 
 def _produce(lake: Lake, kinds: list[Kind]) -> int:
     topic = lake.catalogue.dataset("trades").topic.name
-    producer = Producer(
-        {
-            "bootstrap.servers": lake.stack.kafka_bootstrap_servers,
-            "enable.idempotence": True,
-            "message.max.bytes": 2 * 1024 * 1024,
-        }
+    producer = kafka.producer(
+        lake.stack.kafka_bootstrap_servers,
+        **{"enable.idempotence": True, "message.max.bytes": 2 * 1024 * 1024},
     )
     count = 0
     for kind in kinds:
@@ -108,13 +105,13 @@ def _consumed(lake: Lake) -> int:
 
 def _dead_letters(lake: Lake, expected: int) -> list[tuple[str, str, str]]:
     """(test id, reason, source topic) of every record in the DLQ topic."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": lake.stack.kafka_bootstrap_servers,
+    consumer = kafka.consumer(
+        lake.stack.kafka_bootstrap_servers,
+        **{
             "group.id": f"{lake.prefix}dlq-reader",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
-        }
+        },
     )
     consumer.subscribe([lake.catalogue.dataset("trades").dlq_topic])
     found: list[tuple[str, str, str]] = []
@@ -164,11 +161,6 @@ def test_every_bad_input_is_routed_as_designed(lake: Lake, unique: str) -> None:
     assert _sample(worker, "k2_records_consumed_total") == len(rows) + len(dead)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest bug (reported): a writer schema making a required column nullable crashes"
-    " the worker with ArrowInvalid at the Parquet write instead of dead-lettering the record",
-)
 def test_null_where_required_is_dead_lettered(lake: Lake, unique: str) -> None:
     kinds = known_bug_kinds(_register_schemas(lake, unique))
     _worker, rows, dead = _run_corpus(lake, kinds)

@@ -80,7 +80,7 @@ def private_stack() -> Iterator[tuple[LocalStack, Endpoints]]:
         env = stack.up()
         yield (
             stack,
-            Endpoints.model_validate({k.removeprefix("K2_").lower(): v for k, v in env.items()}),
+            Endpoints.from_env(env),
         )
     finally:
         stack.down(purge=True)

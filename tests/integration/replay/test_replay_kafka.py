@@ -8,14 +8,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 from typer.testing import CliRunner
 
+from k2 import kafka
 from k2.cli.main import app
 from k2.contracts.catalogue import Catalogue
 from k2.contracts.schemas import latest_schema
 from k2.serde.avro import decode_body
-from k2.settings import Endpoints, endpoint_env_names
+from k2.settings import Endpoints
 
 pytestmark = pytest.mark.integration
 
@@ -44,26 +44,17 @@ def small_data_dir(asx_data_dir: Path, tmp_path: Path) -> Path:
     return root
 
 
-def _env(stack: Endpoints) -> dict[str, str]:
-    values = stack.model_dump()
-    env = {}
-    for name in endpoint_env_names():
-        value = values[name.removeprefix("K2_").lower()]
-        env[name] = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-    return env
-
-
 def _read_all(
     stack: Endpoints, topic: str, expected: int, timeout: float = 60
 ) -> list[tuple[bytes, bytes]]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": stack.kafka_bootstrap_servers,
+    consumer = kafka.consumer(
+        stack.kafka_bootstrap_servers,
+        **{
             "group.id": f"{topic}-reader",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
-        }
+        },
     )
     consumer.subscribe([topic])
     out: list[tuple[bytes, bytes]] = []
@@ -91,7 +82,7 @@ def test_replay_publishes_every_row_once_per_run(
 ) -> None:
     runner = CliRunner()
     args = ["replay", "asx", "--data-dir", str(small_data_dir), "--prefix", _prefix(prefixed)]
-    result = runner.invoke(app, args, env=_env(stack))
+    result = runner.invoke(app, args, env=stack.as_env())
     assert result.exit_code == 0, result.output
     trades_expected = sum(t for _, t, _ in SMALL.values())
     quotes_expected = sum(q for _, _, q in SMALL.values())
@@ -112,7 +103,7 @@ def test_replay_publishes_every_row_once_per_run(
     assert {key.decode() for key, _ in reference} == {"XASX|MWR", "XASX|DVN"}
 
     # A second replay publishes the same identities again (ingest dedups on them).
-    again = runner.invoke(app, [*args, "--dataset", "trades"], env=_env(stack))
+    again = runner.invoke(app, [*args, "--dataset", "trades"], env=stack.as_env())
     assert again.exit_code == 0, again.output
     both = _read_all(stack, prefixed.dataset("trades").topic.name, 2 * trades_expected)
     ids_twice = Counter(decode_body(trade_schema, v[5:])["trade_id"] for _, v in both)
@@ -128,7 +119,7 @@ def test_replay_with_malformed_rows_publishes_nothing(
     result = CliRunner().invoke(
         app,
         ["replay", "asx", "--data-dir", str(small_data_dir), "--prefix", _prefix(prefixed)],
-        env=_env(stack),
+        env=stack.as_env(),
     )
     assert result.exit_code == 1
     assert "3153.csv:12" in result.output and "nothing was published" in result.output
