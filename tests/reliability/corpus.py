@@ -8,10 +8,12 @@ value, so the test can account for each message by identity in the table or the 
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+
+from k2.bench.encoding import frame
+from k2.serde.primitives import encode_bytes, encode_decimal, encode_long, encode_string
 
 TEST_ID_HEADER = "k2.test.id"
 BASE_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -19,55 +21,23 @@ SCALE = 10**8  # price decimal(18,8), size decimal(28,8)
 WRITTEN = "written"
 
 
-def long_(value: int) -> bytes:
-    """Avro long: zigzag then varint."""
-    n = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def raw_bytes(raw: bytes) -> bytes:
-    """Avro bytes/string: length then content."""
-    return long_(len(raw)) + raw
-
-
-def string(text: str) -> bytes:
-    """Avro string."""
-    return raw_bytes(text.encode())
-
-
-def decimal_bytes(unscaled: int) -> bytes:
-    """Minimal big-endian two's complement, as Avro decimals are written."""
-    width = max(1, (unscaled.bit_length() + 8) // 8)
-    return raw_bytes(unscaled.to_bytes(width, "big", signed=True))
-
-
-def frame(schema_id: int, body: bytes) -> bytes:
-    """Confluent framing: magic 0, 4-byte schema id, body."""
-    return struct.pack(">bI", 0, schema_id) + body
-
-
 @dataclass(frozen=True)
 class TradeBody:
     """The fields of a trade v2 body, each already Avro-encoded (override any one)."""
 
     trade_id: bytes
-    exchange: bytes = field(default=string("XASX"))
-    symbol: bytes = field(default=string("BHP"))
+    exchange: bytes = field(default=encode_string("XASX"))
+    symbol: bytes = field(default=encode_string("BHP"))
     instrument_id: bytes = b"\x00"  # union branch 0: null
-    venue_sequence: bytes = long_(1)
-    event_time: bytes = long_(BASE_US)
+    venue_sequence: bytes = encode_long(1)
+    event_time: bytes = encode_long(BASE_US)
     event_time_nanos: bytes = b"\x00"
-    receive_time: bytes = long_(BASE_US + 5)
-    price: bytes = decimal_bytes(45 * SCALE + 12_345_678)
-    size: bytes = decimal_bytes(100 * SCALE)
-    currency: bytes = field(default=string("AUD"))
-    side: bytes = long_(0)  # BUY
-    conditions: bytes = long_(1) + string("XT") + long_(0)
+    receive_time: bytes = encode_long(BASE_US + 5)
+    price: bytes = encode_decimal(45 * SCALE + 12_345_678)
+    size: bytes = encode_decimal(100 * SCALE)
+    currency: bytes = field(default=encode_string("AUD"))
+    side: bytes = encode_long(0)  # BUY
+    conditions: bytes = encode_long(1) + encode_string("XT") + encode_long(0)
     v2_tail: bytes = b"\x00\x00\x00"  # buyer, seller, settlement: null
     v3_tail: bytes = b""  # a field only the v3 test schema has
 
@@ -133,7 +103,11 @@ def build_corpus(ids: SchemaIds) -> list[Kind]:
 
     def body(name: str, **fields: bytes) -> tuple[str, TradeBody]:
         test_id = f"{name}-0"
-        values = {"trade_id": string(test_id), "symbol": string(f"S_{name}"), **fields}
+        values = {
+            "trade_id": encode_string(test_id),
+            "symbol": encode_string(f"S_{name}"),
+            **fields,
+        }
         return test_id, TradeBody(**values)
 
     def one(name: str, outcome: str, make: Callable[[str, TradeBody], bytes | None]) -> None:
@@ -163,36 +137,46 @@ def build_corpus(ids: SchemaIds) -> list[Kind]:
     one("truncated_body", "truncated_body", lambda _i, t: v2(t)[:-4])
     one("trailing_garbage", "trailing_bytes", lambda _i, t: v2(t) + b"\xde\xad\xbe\xef")
     one("body_cut_after_header", "truncated_body", lambda _i, t: v2(t)[:5])
-    field_kind("string_length_past_end", "truncated_body", currency=long_(10_000) + b"AUD")
-    field_kind("negative_string_length", "truncated_body", exchange=long_(-3) + b"XASX")
-    field_kind("invalid_utf8_symbol", "undecodable_body", symbol=raw_bytes(b"\xff\xfeBHP"))
-    field_kind("enum_index_out_of_range", "undecodable_body", side=long_(7))
-    field_kind("union_branch_out_of_range", "undecodable_body", instrument_id=long_(5))
+    field_kind("string_length_past_end", "truncated_body", currency=encode_long(10_000) + b"AUD")
+    field_kind("negative_string_length", "truncated_body", exchange=encode_long(-3) + b"XASX")
+    field_kind("invalid_utf8_symbol", "undecodable_body", symbol=encode_bytes(b"\xff\xfeBHP"))
+    field_kind("enum_index_out_of_range", "undecodable_body", side=encode_long(7))
+    field_kind("union_branch_out_of_range", "undecodable_body", instrument_id=encode_long(5))
     # --- decimals -----------------------------------------------------------------------------
-    field_kind("decimal_empty_bytes", "non_positive_price", price=raw_bytes(b""))
-    field_kind("decimal_exceeds_precision", "invalid_value", price=decimal_bytes(10**18))
-    field_kind("decimal_oversized_bytes", "invalid_value", size=raw_bytes(b"\x7f" + b"\xff" * 20))
-    field_kind("zero_price", "non_positive_price", price=decimal_bytes(0))
-    field_kind("negative_price", "non_positive_price", price=decimal_bytes(-1))
-    field_kind("zero_size", "non_positive_size", size=decimal_bytes(0))
-    field_kind("negative_size", "non_positive_size", size=decimal_bytes(-100 * SCALE))
+    field_kind("decimal_empty_bytes", "non_positive_price", price=encode_bytes(b""))
+    field_kind("decimal_exceeds_precision", "invalid_value", price=encode_decimal(10**18))
+    field_kind(
+        "decimal_oversized_bytes", "invalid_value", size=encode_bytes(b"\x7f" + b"\xff" * 20)
+    )
+    field_kind("zero_price", "non_positive_price", price=encode_decimal(0))
+    field_kind("negative_price", "non_positive_price", price=encode_decimal(-1))
+    field_kind("zero_size", "non_positive_size", size=encode_decimal(0))
+    field_kind("negative_size", "non_positive_size", size=encode_decimal(-100 * SCALE))
     # --- timestamps ---------------------------------------------------------------------------
-    field_kind("event_time_epoch_zero", "implausible_event_time", event_time=long_(0))
-    field_kind("event_time_negative", "implausible_event_time", event_time=long_(-(10**15)))
+    field_kind("event_time_epoch_zero", "implausible_event_time", event_time=encode_long(0))
+    field_kind("event_time_negative", "implausible_event_time", event_time=encode_long(-(10**15)))
     far_future = BASE_US + 1_000 * 365 * 86_400 * 10**6
-    field_kind("event_time_far_future", "implausible_event_time", event_time=long_(far_future))
-    field_kind("event_time_beyond_calendar", "undecodable_body", event_time=long_(2**62))
+    field_kind(
+        "event_time_far_future", "implausible_event_time", event_time=encode_long(far_future)
+    )
+    field_kind("event_time_beyond_calendar", "undecodable_body", event_time=encode_long(2**62))
     # --- identity fields ----------------------------------------------------------------------
-    field_kind("empty_symbol", "empty_symbol", symbol=string(""))
-    field_kind("whitespace_symbol", "empty_symbol", symbol=string(" \t "))
-    field_kind("empty_exchange", "empty_exchange", exchange=string(""))
-    field_kind("empty_currency", "empty_currency", currency=string(""))
+    field_kind("empty_symbol", "empty_symbol", symbol=encode_string(""))
+    field_kind("whitespace_symbol", "empty_symbol", symbol=encode_string(" \t "))
+    field_kind("empty_exchange", "empty_exchange", exchange=encode_string(""))
+    field_kind("empty_currency", "empty_currency", currency=encode_string(""))
     test_id = "empty_trade_id-0"
     kinds.append(
         Kind(
             "empty_trade_id",
             "empty_trade_id",
-            (Message(test_id, b"k", v2(TradeBody(trade_id=string(""), symbol=string("S_e")))),),
+            (
+                Message(
+                    test_id,
+                    b"k",
+                    v2(TradeBody(trade_id=encode_string(""), symbol=encode_string("S_e"))),
+                ),
+            ),
         )
     )
     # --- valid but awkward: accepted exactly ------------------------------------------------
@@ -205,27 +189,27 @@ def build_corpus(ids: SchemaIds) -> list[Kind]:
         ("unicode_cjk_long", "株式" * 200),
     ):
         test_id = f"{name}-0"
-        trade = TradeBody(trade_id=string(test_id), symbol=string(symbol))
+        trade = TradeBody(trade_id=encode_string(test_id), symbol=encode_string(symbol))
         kinds.append(Kind(name, WRITTEN, (Message(test_id, b"k", v2(trade)),), symbol=symbol))
-    big = long_(1) + string("Z" * 700_000) + long_(0)
+    big = encode_long(1) + encode_string("Z" * 700_000) + encode_long(0)
     field_kind("oversized_message", WRITTEN, conditions=big)
     field_kind("wrong_key", WRITTEN)
     kinds[-1] = replace(kinds[-1], messages=(replace(kinds[-1].messages[0], key=b"\xff" * 64),))
     field_kind("no_key", WRITTEN)
     kinds[-1] = replace(kinds[-1], messages=(replace(kinds[-1].messages[0], key=None),))
     field_kind(
-        "extreme_valid_decimals", WRITTEN, price=decimal_bytes(10**18 - 1), size=decimal_bytes(1)
+        "extreme_valid_decimals", WRITTEN, price=encode_decimal(10**18 - 1), size=encode_decimal(1)
     )
     test_id, trade = body("older_schema_v1")
     kinds.append(Kind("older_schema_v1", WRITTEN, (Message(test_id, b"k", _v1(ids.v1, trade)),)))
-    test_id, trade = body("newer_schema_v3", v3_tail=b"\x02" + string("flag-v3"))
+    test_id, trade = body("newer_schema_v3", v3_tail=b"\x02" + encode_string("flag-v3"))
     kinds.append(
         Kind("newer_schema_v3", WRITTEN, (Message(test_id, b"k", frame(ids.v3, trade.encode())),))
     )
     # --- identity and sequence ------------------------------------------------------------------
-    original = TradeBody(trade_id=string("dup-0"), symbol=string("S_dup"))
+    original = TradeBody(trade_id=encode_string("dup-0"), symbol=encode_string("S_dup"))
     kinds.append(Kind("duplicate_original", WRITTEN, (Message("dup-0", b"S_dup", v2(original)),)))
-    again = replace(original, price=decimal_bytes(46 * SCALE))  # same identity, other content
+    again = replace(original, price=encode_decimal(46 * SCALE))  # same identity, other content
     kinds.append(Kind("duplicate_identity", "duplicate", (Message("dup-1", b"S_dup", v2(again)),)))
     kinds.append(_sequence_kind(ids, "sequence_gap", "S_GAP", (1, 2, 5)))
     kinds.append(_sequence_kind(ids, "sequence_out_of_order", "S_OOO", (1, 2, 3, 2)))
@@ -235,9 +219,9 @@ def build_corpus(ids: SchemaIds) -> list[Kind]:
 def known_bug_kinds(ids: SchemaIds) -> list[Kind]:
     """Kinds the worker mishandles today (reported); kept apart so the main run stays green."""
     test_id = "null_where_required-0"
-    trade = TradeBody(trade_id=string(test_id), symbol=b"\x00")  # union branch 0: null
+    trade = TradeBody(trade_id=encode_string(test_id), symbol=b"\x00")  # union branch 0: null
     message = Message(test_id, b"k", frame(ids.nullable_symbol, trade.encode()))
-    valid = TradeBody(trade_id=string("after_null-0"), symbol=string("S_after_null"))
+    valid = TradeBody(trade_id=encode_string("after_null-0"), symbol=encode_string("S_after_null"))
     return [
         Kind("null_where_required", "null_in_required_field", (message,)),
         # A good record behind it must still land (no poison pill).
@@ -256,7 +240,9 @@ def _sequence_kind(ids: SchemaIds, name: str, symbol: str, sequences: tuple[int,
     for n, sequence in enumerate(sequences):
         test_id = f"{name}-{n}"
         trade = TradeBody(
-            trade_id=string(test_id), symbol=string(symbol), venue_sequence=long_(sequence)
+            trade_id=encode_string(test_id),
+            symbol=encode_string(symbol),
+            venue_sequence=encode_long(sequence),
         )
         messages.append(Message(test_id, symbol.encode(), frame(ids.v2, trade.encode())))
     return Kind(name, WRITTEN, tuple(messages))

@@ -11,6 +11,7 @@ import random
 from collections.abc import Iterator
 
 from k2.bench.synthetic import CONDITIONS, SIDES, SYMBOLS, now_us
+from k2.serde.primitives import encode_decimal, encode_long, encode_string
 from k2.serde.wire import HEADER, MAGIC_BYTE
 
 PRICE_SCALE_UNITS = 10**8  # decimal(18,8) / decimal(28,8): unscaled = value * 1e8
@@ -18,42 +19,16 @@ TICK_UNITS = 500_000  # 0.005 AUD in units of 1e-8
 _SIDE_INDEX = {side: i for i, side in enumerate(SIDES)}
 
 
-def _long(value: int) -> bytes:
-    """Avro `long`: zigzag, then little-endian base-128 varint."""
-    n = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _string(text: str) -> bytes:
-    raw = text.encode()
-    return _long(len(raw)) + raw
-
-
-def _decimal(unscaled: int) -> bytes:
-    """Avro decimal on `bytes`: minimal big-endian two's complement of the unscaled value."""
-    length = (unscaled.bit_length() + 8) // 8
-    return _string_bytes(unscaled.to_bytes(length, "big", signed=True))
-
-
-def _string_bytes(raw: bytes) -> bytes:
-    return _long(len(raw)) + raw
-
-
-_SYMBOL_BYTES = {s: _string(s) for s in SYMBOLS}
-_EXCHANGE = _string("XASX")
-_CURRENCY = _string("AUD")
+_SYMBOL_BYTES = {s: encode_string(s) for s in SYMBOLS}
+_EXCHANGE = encode_string("XASX")
+_CURRENCY = encode_string("AUD")
 _NULL = b"\x00"
 _SECOND_BRANCH = b"\x02"  # union index 1, zigzag-encoded
 _CONDITION_BYTES = [
-    (_long(len(c)) + b"".join(_string(x) for x in c) + b"\x00") if c else b"\x00"
+    (encode_long(len(c)) + b"".join(encode_string(x) for x in c) + b"\x00") if c else b"\x00"
     for c in CONDITIONS
 ]
-_BROKERS = [_SECOND_BRANCH + _string(f"{i:03d}") for i in range(100)]
+_BROKERS = [_SECOND_BRANCH + encode_string(f"{i:03d}") for i in range(100)]
 
 
 def trade_bodies(run_id: str, count: int, seed: int = 7) -> Iterator[tuple[bytes, bytes]]:
@@ -61,8 +36,10 @@ def trade_bodies(run_id: str, count: int, seed: int = 7) -> Iterator[tuple[bytes
     rng = random.Random(seed)  # noqa: S311  # synthetic market data, not secrets
     mids = {s: rng.randint(400, 40_000) for s in SYMBOLS}
     sequences = dict.fromkeys(SYMBOLS, 0)
-    sizes = [_decimal(s * PRICE_SCALE_UNITS) for s in (1, 10, 50, 100, 250, 500, 1_000, 5_000)]
-    sides = [_long(_SIDE_INDEX[s]) for s in SIDES]
+    sizes = [
+        encode_decimal(s * PRICE_SCALE_UNITS) for s in (1, 10, 50, 100, 250, 500, 1_000, 5_000)
+    ]
+    sides = [encode_long(_SIDE_INDEX[s]) for s in SIDES]
     prefix = f"{run_id}-T"
     base = now_us()
     for n in range(1, count + 1):
@@ -73,22 +50,22 @@ def trade_bodies(run_id: str, count: int, seed: int = 7) -> Iterator[tuple[bytes
         event = base + n
         body = b"".join(
             (
-                _string(prefix + str(n)),
+                encode_string(prefix + str(n)),
                 _EXCHANGE,
                 _SYMBOL_BYTES[symbol],
                 _NULL,
-                _long(sequences[symbol]),
-                _long(event),
-                _SECOND_BRANCH + _long(event * 1_000),
-                _long(event + 300),
-                _decimal(mid * TICK_UNITS),
+                encode_long(sequences[symbol]),
+                encode_long(event),
+                _SECOND_BRANCH + encode_long(event * 1_000),
+                encode_long(event + 300),
+                encode_decimal(mid * TICK_UNITS),
                 sizes[n % 8],
                 _CURRENCY,
                 sides[n % 3],
                 _CONDITION_BYTES[n % 4],
                 _BROKERS[n % 97 + 1],
                 _BROKERS[n % 89 + 1],
-                _SECOND_BRANCH + _long(event // 86_400_000_000 + 2),
+                _SECOND_BRANCH + encode_long(event // 86_400_000_000 + 2),
             )
         )
         yield symbol.encode(), body
