@@ -151,7 +151,12 @@ def test_worker_rides_out_an_outage(
         stopped_at = restarted_at = None
         try:
             producer.all_at_once(before)
-            wait_until(lambda: lake.consumed() >= LEAD_RECORDS, 180, "v1 records committed")
+            wait_until(
+                lambda: lake.consumed() >= LEAD_RECORDS or not worker.alive(),
+                180,
+                "v1 records committed",
+            )
+            assert worker.alive(), f"worker exited before the outage: see {worker.log_file}"
             wait_until(lambda: bool(scraper.sample()), 30, "worker metrics served")
             baseline = dict(scraper.sample())
 
