@@ -21,7 +21,6 @@ from k2.query.time_range import TimeRange
 from k2.settings import Endpoints
 
 from .tables import append, asx_trades
-from .test_replay_kafka import _env
 
 pytestmark = pytest.mark.integration
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -121,7 +120,7 @@ def test_query_time_travel_and_ohlcv(
             "--prefix",
             prefix,
         ],
-        env=_env(stack),
+        env=stack.as_env(),
     )
     assert result.exit_code == 0, result.output
     assert pq.read_table(out).equals(expected)
@@ -139,7 +138,7 @@ def test_query_time_travel_and_ohlcv(
             "--prefix",
             prefix,
         ],
-        env=_env(stack),
+        env=stack.as_env(),
     )
     assert bad.exit_code == 1 and "must be before" in bad.output
     csv = CliRunner().invoke(
@@ -158,7 +157,7 @@ def test_query_time_travel_and_ohlcv(
             "--prefix",
             prefix,
         ],
-        env=_env(stack),
+        env=stack.as_env(),
     )
     assert csv.exit_code == 0, csv.output
     assert csv.output.count("XASX-DVN-20140310-") == sum(
