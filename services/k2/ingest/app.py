@@ -42,18 +42,22 @@ def build_worker(
     schemas = WriterSchemas(
         RegistrySchemaSource(registry_client(endpoints.schema_registry_url)), expected
     )
-    writer_id = f"{socket.gethostname()}:{os.getpid()}"
-    sink = IcebergSink(
-        load_catalog(endpoints), dataset.table_identifier, writer_id, settings.commit_attempts
-    )
-    return IngestWorker(
-        dataset,
-        None,
-        bootstrap_servers=endpoints.kafka_bootstrap_servers,
-        decoder=Decoder(schemas, fast=settings.fast_decode),
-        sink=sink,
-        dlq=DlqWriter(endpoints.kafka_bootstrap_servers, dataset.dlq_topic),
-        metrics=IngestMetrics(dataset.name, registry),
-        settings=settings,
-        group_id=group_id,
-    )
+    try:
+        writer_id = f"{socket.gethostname()}:{os.getpid()}"
+        sink = IcebergSink(
+            load_catalog(endpoints), dataset.table_identifier, writer_id, settings.commit_attempts
+        )
+        return IngestWorker(
+            dataset,
+            None,
+            bootstrap_servers=endpoints.kafka_bootstrap_servers,
+            decoder=Decoder(schemas, fast=settings.fast_decode),
+            sink=sink,
+            dlq=DlqWriter(endpoints.kafka_bootstrap_servers, dataset.dlq_topic),
+            metrics=IngestMetrics(dataset.name, registry),
+            settings=settings,
+            group_id=group_id,
+        )
+    except BaseException:
+        schemas.close()  # the worker closes it when it stops; nobody will if it never starts
+        raise

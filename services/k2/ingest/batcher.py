@@ -28,6 +28,7 @@ class PartitionBatch:
 
     start: int | None
     end: int | None = None
+    first: int | None = None  # offset of the first consumed message (what a None start means)
     rows: list[tuple[WriterSchema, pa.RecordBatch]] = field(default_factory=list)
     consumed: int = 0
     written: int = 0
@@ -36,6 +37,12 @@ class PartitionBatch:
     # Kafka timestamp of the first record of each poll chunk: at commit, one freshness
     # observation each, so the histogram sees the spread over a batch, not only its oldest.
     chunk_timestamps_ms: list[int] = field(default_factory=list)
+
+    @property
+    def recorded_start(self) -> int | None:
+        """Where the batch begins, for the snapshot summary: the first consumed offset when
+        the table has no recorded offset yet."""
+        return self.first if self.start is None else self.start
 
     @property
     def dead_lettered(self) -> int:
@@ -109,23 +116,37 @@ class Batcher:
 
     def consumed(self, messages: Sequence[RawMessage]) -> None:
         """Account consumed messages: offsets, counts, raw bytes, oldest timestamp."""
-        if messages and self._opened_at is None:
+        if not messages:
+            return
+        if self._opened_at is None:
             self._opened_at = time.monotonic()
-        first_in_chunk: set[TopicPartitionKey] = set()
-        for message in messages:
-            tp = (str(message.topic()), int(message.partition() or 0))
-            batch = self._batch(tp)
-            batch.end = int(message.offset() or 0) + 1
-            batch.consumed += 1
-            if tp not in first_in_chunk:
-                first_in_chunk.add(tp)
-                timestamp_ms = message.timestamp()[1]
+        # One pass per partition run (a chunk holds long runs of one partition), not per
+        # message: only the run's first and last messages are looked at in Python.
+        partitions = [m.partition() for m in messages]
+        topic = str(messages[0].topic())
+        seen: set[int | None] = set()
+        start = 0
+        n = len(messages)
+        while start < n:
+            partition = partitions[start]
+            end = start + 1
+            while end < n and partitions[end] == partition:
+                end += 1
+            batch = self._batch((topic, int(partition or 0)))
+            first, last = messages[start], messages[end - 1]
+            if batch.first is None:
+                batch.first = int(first.offset() or 0)
+            batch.end = int(last.offset() or 0) + 1
+            batch.consumed += end - start
+            if partition not in seen:
+                seen.add(partition)
+                timestamp_ms = first.timestamp()[1]
                 batch.chunk_timestamps_ms.append(timestamp_ms)
                 if batch.oldest_timestamp_ms is None:
                     batch.oldest_timestamp_ms = timestamp_ms
-            value = message.value()
-            self._bytes += len(value) if value is not None else 0
-        self._records += len(messages)
+            start = end
+        self._bytes += sum(len(v) for m in messages if (v := m.value()) is not None)
+        self._records += n
 
     def add_rows(self, tp: TopicPartitionKey, writer: WriterSchema, rows: pa.RecordBatch) -> None:
         """Accepted rows of `tp` decoded with `writer`."""

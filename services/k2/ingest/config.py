@@ -21,6 +21,9 @@ class IngestSettings(BaseSettings):
     max_age_s: float = Field(default=1.0, gt=0)
     # Backpressure: pause every partition while this many raw bytes wait for a commit.
     max_buffered_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    # librdkafka's prefetch queue per partition (queued.max.messages.kbytes): with the
+    # buffered batch and Arrow copies it sets the worker's peak RSS.
+    consumer_queue_kbytes: int = Field(default=64 * 1024, ge=1_024)
     poll_batch: int = Field(default=10_000, ge=1)
     poll_timeout_s: float = Field(default=0.1, gt=0)
     # DLQ budget: stop when more than max_ratio of the last `window` records were invalid.

@@ -19,7 +19,7 @@ from k2.ingest.errors import RecordError
 from k2.ingest.fastpath import decode_block, decode_body
 from k2.ingest.schemas import WriterSchema, WriterSchemas
 from k2.ingest.source import RawMessage
-from k2.serde.wire import Framed, WireFormatError
+from k2.serde.wire import HEADER_SIZE, Framed, WireFormatError
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,18 @@ class DecodeResult:
     dead: list[DeadLetter]
 
 
+# Every reason the decoder (with `k2.ingest.fastpath` and `k2.ingest.schemas`) dead-letters for.
+DECODE_REASONS = (
+    "empty_value",
+    "bad_framing",
+    "unknown_schema_id",
+    "unsupported_schema",
+    "wrong_schema",
+    "truncated_body",
+    "undecodable_body",
+    "trailing_bytes",
+    "invalid_value",
+)
 # Below this many records a declined block is decoded per record rather than halved again.
 PER_RECORD_BELOW = 256
 
@@ -58,23 +70,31 @@ class Decoder:
         """Decode `messages`; every message ends up in exactly one chunk row or dead letter."""
         groups: dict[int, tuple[WriterSchema, list[RawMessage], list[bytes]]] = {}
         dead: list[DeadLetter] = []
+        # Group by the 5 header bytes themselves (magic byte + schema id): no object and no
+        # struct unpack per message; only a header seen for the first time is parsed.
+        headers: dict[bytes, tuple[WriterSchema, list[RawMessage], list[bytes]] | None] = {}
         for message in messages:
-            try:
-                framed = Framed.parse(message.value())
-            except WireFormatError as e:
-                reason = "empty_value" if message.value() is None else "bad_framing"
-                dead.append(DeadLetter(message, reason, type(e).__name__, str(e)))
-                continue
-            group = groups.get(framed.schema_id)
+            value = message.value()
+            header = value[:HEADER_SIZE] if value is not None else None
+            group = headers.get(header) if header is not None else None
             if group is None:
                 try:
-                    writer = self._schemas.get(framed.schema_id)
-                except RecordError as e:
-                    dead.append(DeadLetter(message, e.reason, type(e).__name__, e.detail))
+                    framed = Framed.parse(value)
+                except WireFormatError as e:
+                    reason = "empty_value" if value is None else "bad_framing"
+                    dead.append(DeadLetter(message, reason, type(e).__name__, str(e)))
                     continue
-                group = groups[framed.schema_id] = (writer, [], [])
+                group = groups.get(framed.schema_id)
+                if group is None:
+                    try:
+                        writer = self._schemas.get(framed.schema_id)
+                    except RecordError as e:
+                        dead.append(DeadLetter(message, e.reason, type(e).__name__, e.detail))
+                        continue
+                    group = groups[framed.schema_id] = (writer, [], [])
+                headers[value[:HEADER_SIZE]] = group  # type: ignore[index]
             group[1].append(message)
-            group[2].append(framed.body)
+            group[2].append(value[HEADER_SIZE:])  # type: ignore[index]
         chunks: list[DecodedChunk] = []
         for writer, group_messages, bodies in groups.values():
             self._decode_group(writer, group_messages, bodies, chunks, dead)

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError
 
+from k2 import kafka
 from k2.ingest.errors import DlqBudgetExceededError, DlqDeliveryError
 from k2.ingest.source import RawMessage
 
@@ -63,10 +64,9 @@ class DeadLetter:
         ]
 
 
-def dlq_producer_config(bootstrap_servers: str) -> dict[str, Any]:
+def dlq_producer_config() -> dict[str, Any]:
     """A durable producer: every dead letter acknowledged by all in-sync replicas."""
     return {
-        "bootstrap.servers": bootstrap_servers,
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
@@ -79,7 +79,7 @@ class DlqWriter:
 
     def __init__(self, bootstrap_servers: str, topic: str) -> None:
         self._topic = topic
-        self._producer = Producer(dlq_producer_config(bootstrap_servers))
+        self._producer = kafka.producer(bootstrap_servers, **dlq_producer_config())
         self._failures: list[str] = []
 
     @property

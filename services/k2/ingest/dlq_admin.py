@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
+from k2 import kafka
 from k2.ingest.dlq import (
     DLQ_HEADERS,
     HEADER_DETAIL,
@@ -112,13 +113,13 @@ def read_letters(
     bootstrap_servers: str, dlq_topic: str, selected: LetterFilter | None = None
 ) -> Iterator[Letter]:
     """Every dead letter now in `dlq_topic` (matching `selected`), in partition order."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
+    consumer = kafka.consumer(
+        bootstrap_servers,
+        **{
             "group.id": "k2-dlq-reader",  # required by librdkafka; never committed
             "enable.auto.commit": False,
             "enable.partition.eof": True,
-        }
+        },
     )
     try:
         metadata = consumer.list_topics(dlq_topic, timeout=READ_TIMEOUT_S)
@@ -174,9 +175,7 @@ def replay_letters(
     timeout_s: float = 30.0,
 ) -> int:
     """Produce each letter's raw record back to its source topic; returns how many were acked."""
-    producer = Producer(
-        {"bootstrap.servers": bootstrap_servers, "acks": "all", "enable.idempotence": True}
-    )
+    producer = kafka.producer(bootstrap_servers, **{"acks": "all", "enable.idempotence": True})
     failures: list[str] = []
 
     def delivered(error: KafkaError | None, _message: object) -> None:

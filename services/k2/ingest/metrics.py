@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
@@ -65,6 +67,23 @@ class IngestMetrics:
         self._budget = Counter(
             "k2_dlq_budget_exceeded_total", "DLQ budget stops", ["table"], registry=r
         )
+
+    def preinitialise(self, reasons: Iterable[str]) -> None:
+        """Create every series of this table at zero, so dashboards and alerts see them from
+        the start (a histogram with no observation still exports _count and _sum)."""
+        for counter in (
+            self._consumed,
+            self._written,
+            self._gaps,
+            self._out_of_order,
+            self._conflicts,
+            self._budget,
+        ):
+            counter.labels(self.table).inc(0)
+        for histogram in (self._commit_latency, self._batch_records, self._freshness):
+            histogram.labels(self.table)
+        for reason in reasons:
+            self._dead.labels(self.table, reason).inc(0)
 
     def consumed(self, n: int) -> None:
         """Records consumed."""

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException, CommitStateUnknownException
+from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, In, LessThan, Or
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table import Table
 
 from k2.ingest.batcher import PartitionBatch, PendingBatch
+from k2.ingest.dedup import US_PER_DAY
 from k2.ingest.errors import IngestError
 from k2.ingest.schemas import WriterSchema
 from k2.ingest.source import TopicPartitionKey
@@ -102,6 +106,27 @@ class IcebergSink:
         table = self.table()
         table.refresh()
         return recorded_offsets(table, topic)
+
+    def identities(self, days: Mapping[int, Sequence[str]], id_column: str) -> pa.Table:
+        """Identity columns of the committed rows of `days`' symbols (a pruned scan, fresh)."""
+        table = self.table()
+        table.refresh()
+        columns = tuple(dict.fromkeys(("exchange", "symbol", id_column, "event_time")))
+        if table.current_snapshot() is None:
+            return table.schema().select(*columns).as_arrow().empty_table()
+        parts: list[BooleanExpression] = [
+            And(
+                In(term="symbol", literals=set(symbols)),
+                GreaterThanOrEqual(term="event_time", value=day * US_PER_DAY),
+                LessThan(term="event_time", value=(day + 1) * US_PER_DAY),
+            )
+            for day, symbols in days.items()
+        ]
+        return table.scan(row_filter=reduce(Or, parts), selected_fields=columns).to_arrow()
+
+    def required_columns(self) -> frozenset[str]:
+        """Columns the table declares required (a null there cannot be written)."""
+        return frozenset(f.name for f in self.table().schema().fields if f.required)
 
     def commit(self, pending: PendingBatch) -> CommitOutcome:
         """Commit `pending` (or the part of it this writer still owns)."""
@@ -199,7 +224,7 @@ class IcebergSink:
                 properties[key] = str(int(table.properties.get(key, "0")) + delta)
         summary = {
             SUMMARY_OFFSETS: json.dumps(
-                {f"{t}:{p}": [b.start, b.end] for (t, p), b in partitions.items()}
+                {f"{t}:{p}": [b.recorded_start, b.end] for (t, p), b in partitions.items()}
             ),
             SUMMARY_CONSUMED: str(sum(b.consumed for b in partitions.values())),
             SUMMARY_WRITTEN: str(sum(b.written for b in partitions.values())),

@@ -7,12 +7,17 @@ are committed only after Iceberg, for lag monitoring.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
+from k2 import kafka
 from k2.ingest.errors import IngestError
+
+log = logging.getLogger(__name__)
 
 TopicPartitionKey = tuple[str, int]
 Headers = dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]] | None
@@ -32,6 +37,10 @@ class RawMessage(Protocol):
 
 AssignCallback = Callable[[list[TopicPartitionKey]], dict[TopicPartitionKey, int | None]]
 RevokeCallback = Callable[[list[TopicPartitionKey], bool], None]
+LagCallback = Callable[[str, int, int], None]
+# librdkafka reports per-partition lag in its statistics (from the high watermarks its fetches
+# already carry), so lag costs no broker round trip on the commit path.
+STATS_INTERVAL_MS = 5_000
 
 
 class KafkaSource:
@@ -47,13 +56,15 @@ class KafkaSource:
         on_revoke: RevokeCallback,
         session_timeout_ms: int = 10_000,
         max_poll_interval_ms: int = 300_000,
+        queued_max_kbytes: int = 64 * 1024,
+        on_lag: LagCallback | None = None,
     ) -> None:
         self._topic = topic
         self._on_assign = on_assign
         self._on_revoke = on_revoke
+        self._on_lag = on_lag
         self._paused = False
         config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap_servers,
             "group.id": group_id,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
@@ -61,11 +72,16 @@ class KafkaSource:
             "partition.assignment.strategy": "cooperative-sticky",
             "session.timeout.ms": session_timeout_ms,
             "max.poll.interval.ms": max_poll_interval_ms,
-            "fetch.max.bytes": 64 * 1024 * 1024,
-            "queued.max.messages.kbytes": 256 * 1024,
+            # The prefetch queue bounds the worker's memory: librdkafka holds up to this much
+            # per partition ahead of the application.
+            "fetch.max.bytes": min(64 * 1024 * 1024, queued_max_kbytes * 1024),
+            "queued.max.messages.kbytes": queued_max_kbytes,
             "client.id": group_id,
         }
-        self._consumer = Consumer(config)
+        if on_lag is not None:
+            config["statistics.interval.ms"] = STATS_INTERVAL_MS
+            config["stats_cb"] = self._stats
+        self._consumer = kafka.consumer(bootstrap_servers, **config)
         self._consumer.subscribe(
             [topic], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
         )
@@ -145,18 +161,18 @@ class KafkaSource:
         except KafkaException:
             return  # lag monitoring only: the table holds the truth
 
-    def lag(self, positions: dict[TopicPartitionKey, int]) -> dict[TopicPartitionKey, int]:
-        """High watermark minus our committed position, per partition."""
-        result: dict[TopicPartitionKey, int] = {}
-        for (topic, partition), offset in positions.items():
-            try:
-                _low, high = self._consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=1.0
-                )
-            except KafkaException:
-                continue
-            result[(topic, partition)] = max(0, high - offset)
-        return result
+    def _stats(self, stats_json: str) -> None:
+        """Per-partition consumer lag from librdkafka's statistics (-1: not known yet)."""
+        if self._on_lag is None:
+            return
+        try:
+            partitions = json.loads(stats_json)["topics"][self._topic]["partitions"]
+        except (ValueError, KeyError, TypeError):
+            return
+        for key, stats in partitions.items():
+            lag = stats.get("consumer_lag", -1) if isinstance(stats, dict) else -1
+            if key.isdigit() and isinstance(lag, int) and lag >= 0:
+                self._on_lag(self._topic, int(key), lag)
 
     def assignment(self) -> Sequence[TopicPartitionKey]:
         """Partitions this member owns now."""

@@ -1,7 +1,10 @@
 """Market-data validation on whole Arrow columns: each failing row gets one reason.
 
 Rules are data: (reason, check, columns). A rule whose columns the batch lacks is skipped
-(an older writer schema). Nulls pass: requiredness is the schema's job, not the validator's.
+(an older writer schema). Nulls pass the rules; requiredness is the table's: a writer schema
+may declare a column nullable (or lack it) that the table requires, and such rows cannot be
+written (Parquet refuses nulls in a required column), so they are rejected first with
+`null_in_required_field`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 Check = Callable[[pa.RecordBatch, "Bounds"], pa.Array]  # True = row passes
+NULL_IN_REQUIRED = "null_in_required_field"
 
 
 @dataclass(frozen=True)
@@ -131,11 +135,26 @@ class Validator:
         """The validator of dataset `dataset` (`trades`, `quotes`, `reference_data`)."""
         return cls(RULES.get(dataset, []), min_event_time_us, max_future_skew_s)
 
-    def rejections(self, batch: pa.RecordBatch) -> list[Rejection]:
-        """Failing rows, each with its first failing rule's reason."""
+    @property
+    def reasons(self) -> list[str]:
+        """Every reason this validator can give."""
+        return [NULL_IN_REQUIRED, *dict.fromkeys(rule.reason for rule in self._rules)]
+
+    def rejections(
+        self, batch: pa.RecordBatch, required: frozenset[str] = frozenset()
+    ) -> list[Rejection]:
+        """Failing rows, each with its first failing reason; `required` names the table's
+        required columns (null or absent there: `null_in_required_field`)."""
         bounds = Bounds.around_now(self._min_event_time_us, self._max_future_skew_s)
         names = set(batch.schema.names)
         reasons: dict[int, str] = {}
+        for column in sorted(required):
+            if column not in names:
+                return [Rejection(row, NULL_IN_REQUIRED) for row in range(batch.num_rows)]
+            values = batch.column(column)
+            if values.null_count:
+                for row in pc.indices_nonzero(pc.is_null(values)).to_pylist():
+                    reasons.setdefault(row, NULL_IN_REQUIRED)
         for rule in self._rules:
             if not all(c in names for c in rule.columns):
                 continue

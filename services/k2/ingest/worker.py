@@ -20,8 +20,8 @@ from tenacity import Retrying, retry_if_exception_type, wait_exponential
 from k2.contracts.catalogue import Dataset
 from k2.ingest.batcher import Batcher, PendingBatch
 from k2.ingest.config import IngestSettings
-from k2.ingest.decoder import Decoder, DecodeResult
-from k2.ingest.dedup import IdentityWindow
+from k2.ingest.decoder import DECODE_REASONS, Decoder, DecodeResult
+from k2.ingest.dedup import TableIdentities
 from k2.ingest.dlq import DeadLetter, DlqBudget, DlqWriter
 from k2.ingest.errors import DlqBudgetExceededError, DlqDeliveryError
 from k2.ingest.metrics import IngestMetrics
@@ -44,7 +44,7 @@ TRANSIENT = (
     DlqDeliveryError,
     KafkaException,
 )
-LAG_INTERVAL_S = 5.0
+DUPLICATE = "duplicate"
 # Test-only fault injection: the reliability tests kill the process at these points.
 FAULT_ENV = "K2_INGEST_FAULT"
 FAULT_AFTER_DLQ = "after-dlq-send"
@@ -79,14 +79,22 @@ class IngestWorker:
         self._validator = Validator.for_dataset(
             dataset.name, settings.min_event_time_us, settings.max_future_skew_s
         )
-        self._identities = IdentityWindow(settings.dedup_window)
+        id_column = IDENTITY_COLUMN.get(dataset.name)
+        self._identities = (
+            None
+            if id_column is None
+            else TableIdentities(
+                settings.dedup_window, id_column, lambda days: sink.identities(days, id_column)
+            )
+        )
+        self._required: frozenset[str] | None = None
         self._sequences = SequenceTracker()
         self._budget = DlqBudget(
             settings.dlq_max_ratio, settings.dlq_window, settings.dlq_min_records
         )
+        metrics.preinitialise([*DECODE_REASONS, *self._validator.reasons, DUPLICATE])
         self._stopping = False
         self._flushing = False
-        self._last_lag = 0.0
         factory = source_factory or KafkaSource
         self._source = factory(
             bootstrap_servers,
@@ -96,6 +104,8 @@ class IngestWorker:
             on_revoke=self._on_revoke,
             session_timeout_ms=settings.session_timeout_ms,
             max_poll_interval_ms=settings.max_poll_interval_ms,
+            queued_max_kbytes=settings.consumer_queue_kbytes,
+            on_lag=metrics.lag,
         )
 
     @property
@@ -107,6 +117,7 @@ class IngestWorker:
     def _on_assign(self, tps: list[TopicPartitionKey]) -> dict[TopicPartitionKey, int | None]:
         recorded = self._retrying(lambda: self._sink.recorded_offsets(self._dataset.topic.name))
         starts = {tp: recorded.get(tp) for tp in tps}
+        self._forget_identities()  # another worker may have written these symbols meanwhile
         for tp, start in starts.items():
             self._batcher.assign(tp, start)
         log.info(
@@ -119,6 +130,7 @@ class IngestWorker:
         if not lost and not self._flushing:
             self._flush()
         self._batcher.forget(tps)
+        self._forget_identities()
         log.info(
             "revoked", extra={"k2": {"partitions": [f"{t}:{p}" for t, p in tps], "lost": lost}}
         )
@@ -168,9 +180,11 @@ class IngestWorker:
         self._batcher.consumed(messages)
         result: DecodeResult = self._retrying(lambda: self._decoder.decode(messages))
         dead = list(result.dead)
+        if self._required is None:
+            self._required = self._retrying(self._sink.required_columns)
         for chunk in result.chunks:
             keep = [True] * chunk.batch.num_rows
-            for rejection in self._validator.rejections(chunk.batch):
+            for rejection in self._validator.rejections(chunk.batch, self._required):
                 keep[rejection.row] = False
                 dead.append(
                     DeadLetter(
@@ -180,12 +194,12 @@ class IngestWorker:
                         rejection.reason,
                     )
                 )
-            for row in self._duplicates(chunk.batch, chunk.messages, keep):
+            for row in self._duplicates(chunk.batch, keep):
                 keep[row] = False
                 dead.append(
                     DeadLetter(
                         chunk.messages[row],
-                        "duplicate",
+                        DUPLICATE,
                         "DuplicateIdentity",
                         "identity already ingested at another offset",
                     )
@@ -194,28 +208,20 @@ class IngestWorker:
         self._budget.record(len(messages), dead)
         self._batcher.add_dead(dead)
 
-    def _duplicates(
-        self, batch: pa.RecordBatch, messages: Sequence[RawMessage], keep: list[bool]
-    ) -> list[int]:
-        id_column = IDENTITY_COLUMN.get(self._dataset.name)
-        if id_column is None or id_column not in batch.schema.names:
+    def _duplicates(self, batch: pa.RecordBatch, keep: list[bool]) -> list[int]:
+        identities = self._identities
+        if identities is None or identities.id_column not in batch.schema.names:
             return []
         rows = [i for i, k in enumerate(keep) if k]
         if not rows:
             return []
-        exchanges = batch.column("exchange").to_pylist()
-        symbols = batch.column("symbol").to_pylist()
-        ids = batch.column(id_column).to_pylist()
-        identities = [(exchanges[i], symbols[i], ids[i]) for i in rows]
-        positions = [
-            (
-                str(messages[i].topic()),
-                int(messages[i].partition() or 0),
-                int(messages[i].offset() or 0),
-            )
-            for i in rows
-        ]
-        return [rows[j] for j in self._identities.duplicates(identities, positions)]
+        kept = batch if len(rows) == len(keep) else batch.take(pa.array(rows, type=pa.int64()))
+        found = self._retrying(lambda: identities.duplicates(kept))
+        return [rows[j] for j in found]
+
+    def _forget_identities(self) -> None:
+        if self._identities is not None:
+            self._identities.clear()
 
     def _add_rows(
         self,
@@ -267,9 +273,13 @@ class IngestWorker:
             for tp, offset in outcome.dropped.items():
                 self._batcher.assign(tp, offset)
             self._source.seek(positions)
+            # The dropped rows' identities were remembered but never committed.
+            self._forget_identities()
         if not outcome.committed:
             return
         committed = PendingBatch(outcome.committed)
+        if self._identities is not None:
+            self._identities.trim()
         reasons = Counter(letter.reason for letter in committed.dead)
         self._metrics.committed(committed.written, dict(reasons), committed.consumed, latency)
         now_ms = time.time() * 1000
@@ -296,19 +306,11 @@ class IngestWorker:
                 }
             },
         )
-        if time.monotonic() - self._last_lag >= LAG_INTERVAL_S:
-            self._last_lag = time.monotonic()
-            for (topic, partition), lag in self._source.lag(ends).items():
-                self._metrics.lag(topic, partition, lag)
 
     def _observe_sequences(self, rows: pa.RecordBatch) -> None:
         if "venue_sequence" not in rows.schema.names:
             return
-        report = self._sequences.observe(
-            rows.column("exchange").to_pylist(),
-            rows.column("symbol").to_pylist(),
-            rows.column("venue_sequence").to_pylist(),
-        )
+        report = self._sequences.observe_batch(rows)
         self._metrics.sequences(report.gaps, report.out_of_order)
 
     def _retrying(self, action: Callable[[], T]) -> T:

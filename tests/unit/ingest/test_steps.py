@@ -13,7 +13,7 @@ from k2.contracts.schemas import load_schema
 from k2.ingest.batcher import Batcher
 from k2.ingest.commit_policy import CommitPolicy
 from k2.ingest.decoder import Decoder
-from k2.ingest.dedup import IdentityWindow
+from k2.ingest.dedup import US_PER_DAY, TableIdentities
 from k2.ingest.dlq import DeadLetter, DlqBudget
 from k2.ingest.errors import DlqBudgetExceededError
 from k2.ingest.schemas import StaticSchemaSource, WriterSchemas
@@ -65,20 +65,77 @@ def test_commit_policy_flushes_on_any_limit() -> None:
     assert not policy.should_flush(9, 99, 0.5)
 
 
-def test_dedup_is_by_identity_and_replays_are_not_duplicates() -> None:
-    window = IdentityWindow(capacity=2)
-    ids = [("XASX", "BHP", "1"), ("XASX", "BHP", "2"), ("XASX", "BHP", "1")]
-    pos = [("t", 0, 0), ("t", 0, 1), ("t", 0, 2)]
-    assert window.duplicates(ids, pos) == [2]
-    assert window.duplicates(ids[:1], pos[:1]) == []  # same message read again: a replay
-    assert window.duplicates([("XASX", "BHP", "3")], [("t", 0, 3)]) == []
-    assert len(window) == 2  # bounded
+def _trades(rows: list[tuple[str, str, str, int]]) -> pa.RecordBatch:
+    exchanges, symbols, ids, times = (list(c) for c in zip(*rows, strict=True))
+    return pa.RecordBatch.from_pydict(
+        {
+            "exchange": exchanges,
+            "symbol": symbols,
+            "trade_id": ids,
+            "event_time": pa.array(times, type=pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def test_dedup_is_by_identity_loaded_from_the_table_per_partition() -> None:
+    day = BASE_US // US_PER_DAY
+    table = pa.Table.from_batches([_trades([("XASX", "BHP", "1", BASE_US)])])
+    asked: list[dict[int, list[str]]] = []
+
+    def loader(days: Any) -> pa.Table:
+        asked.append({d: sorted(s) for d, s in days.items()})
+        return table
+
+    ids = TableIdentities(capacity=3, id_column="trade_id", loader=loader)
+    batch = _trades(
+        [
+            ("XASX", "BHP", "1", BASE_US + 5),  # committed earlier (in the table)
+            ("XASX", "BHP", "2", BASE_US + 5),
+            ("XASX", "BHP", "2", BASE_US + 5),  # same identity twice in one batch
+            ("XASX", "CBA", "1", BASE_US + 5),  # another symbol: not the same identity
+            ("XASX", "BHP", "3", BASE_US + 5),  # content-identical to 4 below, distinct id
+            ("XASX", "BHP", "4", BASE_US + 5),
+        ]
+    )
+    assert ids.duplicates(batch) == [0, 2]
+    assert asked == [{day: ["BHP", "CBA"]}]  # one pruned load for both partitions
+    assert ids.duplicates(_trades([("XASX", "BHP", "4", BASE_US)])) == [0]
+    assert len(asked) == 1  # cached
+    ids.trim()
+    assert len(ids) <= 3 + 1  # bounded: whole partitions evicted, least recently used first
+    ids.clear()
+    assert ids.duplicates(_trades([("XASX", "BHP", "1", BASE_US)])) == [0]
+    assert len(asked) == 2  # reloaded from the table after clear()
+
+
+def test_dedup_window_zero_disables() -> None:
+    ids = TableIdentities(capacity=0, id_column="trade_id", loader=lambda _d: pa.table({}))
+    batch = _trades([("XASX", "BHP", "1", BASE_US)] * 2)
+    assert ids.duplicates(batch) == []
 
 
 def test_sequence_tracker_counts_gaps_and_out_of_order() -> None:
     tracker = SequenceTracker()
     report = tracker.observe(["X"] * 5, ["A", "A", "A", "B", "A"], [1, 2, 5, 9, 4])
     assert (report.gaps, report.out_of_order) == (1, 1)
+
+
+def test_sequence_tracker_over_columns_equals_per_row() -> None:
+    exchanges = ["X"] * 9
+    symbols = ["A", "A", "A", "B", "A", "B", "B", "A", "A"]
+    sequences = [1, 2, 5, 9, 4, 9, 12, 6, 8]
+    expected = SequenceTracker().observe(exchanges, symbols, sequences)
+    columns = SequenceTracker()
+    batch = pa.RecordBatch.from_pydict(
+        {"exchange": exchanges, "symbol": symbols, "venue_sequence": sequences}
+    )
+    half = 4
+    first = columns.observe_batch(batch.slice(0, half))
+    second = columns.observe_batch(batch.slice(half))
+    assert (first.gaps + second.gaps, first.out_of_order + second.out_of_order) == (
+        expected.gaps,
+        expected.out_of_order,
+    )
 
 
 @pytest.mark.parametrize("fast", [False, True])
@@ -131,6 +188,20 @@ def test_validator_rejects_with_reasons() -> None:
         4: "implausible_event_time",
         5: "empty_trade_id",
     }
+
+
+def test_null_in_a_required_column_is_rejected_first() -> None:
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "trade_id": ["A", "B", ""],
+            "symbol": pa.array([None, "BHP", None], type=pa.string()),
+        }
+    )
+    validator = Validator.for_dataset("trades", 631_152_000_000_000, 86_400)
+    found = {r.row: r.reason for r in validator.rejections(batch, frozenset({"symbol"}))}
+    assert found == {0: "null_in_required_field", 2: "null_in_required_field"}
+    lacking = validator.rejections(batch, frozenset({"exchange"}))  # writer lacks the column
+    assert {r.reason for r in lacking} == {"null_in_required_field"} and len(lacking) == 3
 
 
 def test_dlq_budget_stops_when_ratio_exceeded() -> None:
