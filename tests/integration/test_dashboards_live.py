@@ -29,11 +29,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("dashboards")]
 
 # An alert's threshold filters its series away while all is well; `bool` keeps them (as 0/1),
 # so the test still sees that the expression selects real series.
-_COMPARISON = re.compile(r"\s(==|!=|>=|<=|>|<)\s*(-?[0-9.eE+]+)\s*$")
+_COMPARISON = re.compile(r"\s(==|!=|>=|<=|>|<)\s*(-?[0-9][0-9.eE+]*)(?=\s|\)|$)")
 
 
 def keep_series(expr: str) -> str:
-    return _COMPARISON.sub(r" \1 bool \2", expr.strip())
+    """Every comparison with a threshold made a `bool` one (an `and` still needs both sides)."""
+    return _COMPARISON.sub(r" \1 bool \2", " ".join(expr.split()))
 
 
 def _free_port() -> int:
@@ -81,25 +82,24 @@ def live_worker(stack: Endpoints, stack_dir: Path | None) -> Iterator[str]:
         raw = kafka.producer(stack.kafka_bootstrap_servers)  # raw bytes, no serializer
         raw.produce(catalogue.dataset("trades").topic.name, b"not avro", key=b"BHP")
         raw.flush(10)
-        _wait_for_scrapes(stack, prefix)
+        _wait_for_scrapes(stack, prefix, port)
         yield prefix
     finally:
         unregister_target(ctx, f"test-{prefix}")
         stop(worker, 30)
 
 
-def _wait_for_scrapes(stack: Endpoints, prefix: str) -> None:
-    """Until Prometheus holds enough samples for rate() over the worker's committed records."""
+def _wait_for_scrapes(stack: Endpoints, prefix: str, port: int) -> None:
+    """Until Prometheus holds enough samples of THIS test's worker for rate() over its rows."""
     deadline = time.monotonic() + 120
-    expr = f'count_over_time(k2_records_written_total{{job="{INGEST_JOB}"}}[1m])'
+    mine = f'job="{INGEST_JOB}", instance="127.0.0.1:{port}"'
     while time.monotonic() < deadline:
-        body = _query(stack, expr)
-        result = body.get("data", {}).get("result", [])  # type: ignore[union-attr]
-        if result and all(float(r["value"][1]) >= 3 for r in result):
-            written = _query(stack, f'k2_records_written_total{{job="{INGEST_JOB}"}}')
-            rows = written["data"]["result"]  # type: ignore[index]
-            if rows and float(rows[0]["value"][1]) > 0:  # type: ignore[index]
-                return
+        samples = _query(stack, f"count_over_time(k2_records_written_total{{{mine}}}[1m])")
+        written = _query(stack, f"k2_records_written_total{{{mine}}}")
+        counts = samples.get("data", {}).get("result", [])  # type: ignore[union-attr]
+        rows = written.get("data", {}).get("result", [])  # type: ignore[union-attr]
+        if counts and float(counts[0]["value"][1]) >= 3 and rows and float(rows[0]["value"][1]) > 0:
+            return
         time.sleep(2)
     pytest.fail(f"Prometheus never scraped the worker of {prefix} with committed records")
 
@@ -120,3 +120,4 @@ def test_keep_series_rewrites_only_a_trailing_threshold() -> None:
     assert keep_series("sum(x) > 100000") == "sum(x) > bool 100000"
     assert keep_series("up == 0") == "up == bool 0"
     assert keep_series("rate(x[5m])") == "rate(x[5m])"
+    assert keep_series("sum(a) > 0\nand sum(b) == 0") == "sum(a) > bool 0 and sum(b) == bool 0"
