@@ -6,6 +6,11 @@ the append and keys of different writers accumulate). pyiceberg's silent commit 
 disabled (`commit.retry.num-retries=0`) because a stale writer's rebased append would land;
 instead, on CommitFailedException the sink refreshes, re-checks for each partition that the
 recorded offset is still where the batch starts, and retries (still owner) or drops it.
+
+The Parquet files are written once, before the first attempt (`k2.ingest.datafiles`): the
+optimistic-concurrency window is then only refresh → check → metadata commit, and a retry
+after a conflict re-uses the files (rewritten only when a partition was dropped meanwhile or
+the partition spec changed).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table import Table
 
 from k2.ingest.batcher import PartitionBatch, PendingBatch
+from k2.ingest.datafiles import WrittenFiles, write_data_files
 from k2.ingest.dedup import US_PER_DAY
 from k2.ingest.errors import IngestError
 from k2.ingest.schemas import WriterSchema
@@ -132,15 +138,20 @@ class IcebergSink:
         """Commit `pending` (or the part of it this writer still owns)."""
         outcome = CommitOutcome()
         partitions = dict(pending.partitions)
+        table = self.table()
+        # Columns of newer writers first: the files carry the table's field ids.
+        self._evolve(table, pending.writers())
+        written = self._write(table, partitions)
         for _attempt in range(self._max_attempts):
-            table = self.table()
             table.refresh()
             partitions = self._still_owned(table, partitions, outcome)
             if not partitions:
                 return outcome
-            self._evolve(table, PendingBatch(partitions).writers())
+            if not written.reusable(frozenset(partitions), table.spec().spec_id):
+                self._evolve(table, PendingBatch(partitions).writers())
+                written = self._write(table, partitions)
             try:
-                outcome.snapshot_id = self._append(table, partitions)
+                outcome.snapshot_id = self._commit_files(table, partitions, written)
             except CommitFailedException:
                 outcome.conflicts += 1
                 log.info("commit conflict on %s, re-checking ownership", self._identifier)
@@ -207,11 +218,24 @@ class IcebergSink:
             table.refresh()
             self._known_fields = {f.name for f in table.schema().fields}
 
-    def _append(
+    def _write(
         self, table: Table, partitions: dict[TopicPartitionKey, PartitionBatch]
-    ) -> int | None:
+    ) -> WrittenFiles:
         target = schema_to_pyarrow(table.schema(), include_field_ids=False)
         batches = [align(rows, target) for b in partitions.values() for _, rows in b.rows]
+        return write_data_files(
+            table.metadata,
+            table.io,
+            pa.Table.from_batches(batches, schema=target),
+            frozenset(partitions),
+        )
+
+    def _commit_files(
+        self,
+        table: Table,
+        partitions: dict[TopicPartitionKey, PartitionBatch],
+        written: WrittenFiles,
+    ) -> int | None:
         properties: dict[str, str] = {}
         for tp, b in partitions.items():
             properties[offset_property(tp)] = str(b.end)
@@ -232,10 +256,10 @@ class IcebergSink:
             SUMMARY_WRITER: self._writer_id,
         }
         with table.transaction() as tx:
-            if batches:
-                tx.append(
-                    pa.Table.from_batches(batches, schema=target), snapshot_properties=summary
-                )
+            if written.files:
+                with tx.update_snapshot(snapshot_properties=summary).fast_append() as append:
+                    for data_file in written.files:
+                        append.append_data_file(data_file)
             tx.set_properties(properties)
         snapshot = table.current_snapshot()
         return None if snapshot is None else snapshot.snapshot_id

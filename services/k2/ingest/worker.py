@@ -12,7 +12,6 @@ from types import FrameType
 from typing import TypeVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from confluent_kafka import OFFSET_BEGINNING, KafkaException
 from pyiceberg.exceptions import ServerError, ServiceUnavailableError
 from tenacity import Retrying, retry_if_exception_type, wait_exponential
@@ -230,19 +229,22 @@ class IngestWorker:
         messages: Sequence[RawMessage],
         keep: list[bool],
     ) -> None:
-        partitions = [int(m.partition() or 0) for m in messages]
+        # A poll chunk holds long runs of one partition: each run's rows are a zero-copy slice
+        # (filtered only when some of its rows were rejected), not a mask over the whole chunk.
+        partitions = [m.partition() for m in messages]
         topic = str(messages[0].topic()) if messages else self._dataset.topic.name
-        distinct = set(partitions)
-        all_kept = all(keep)
-        for partition in distinct:
-            if len(distinct) == 1:
-                mask = None if all_kept else pa.array(keep)
-            else:
-                mask = pa.array(
-                    [k and p == partition for k, p in zip(keep, partitions, strict=True)]
-                )
-            rows = batch if mask is None else pc.filter(batch, mask)
-            self._batcher.add_rows((topic, partition), writer, rows)
+        start, n = 0, len(messages)
+        while start < n:
+            partition = partitions[start]
+            end = start + 1
+            while end < n and partitions[end] == partition:
+                end += 1
+            rows = batch.slice(start, end - start)
+            run_keep = keep[start:end]
+            if not all(run_keep):
+                rows = rows.filter(pa.array(run_keep, type=pa.bool_()))
+            self._batcher.add_rows((topic, int(partition or 0)), writer, rows)
+            start = end
 
     # --- committing ---------------------------------------------------------------------
     def _flush(self) -> None:
