@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "K2_"
@@ -26,7 +26,9 @@ class Endpoints(BaseSettings):
     )
 
     kafka_bootstrap_servers: str
-    schema_registry_url: str
+    # Carries the registry's basic-auth credentials as URL userinfo: kept out of repr (pytest
+    # failure headers, logs of settings objects), like the SecretStr fields.
+    schema_registry_url: str = Field(repr=False)
     iceberg_catalog_uri: str
     s3_endpoint: str
     s3_access_key_id: str
