@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections import Counter
 from typing import Any
 
@@ -30,6 +31,11 @@ class CountedFeed(MarketDataFeed):
         super().on_start()
 
 
+def _all_warm(users: int) -> bool:
+    kafka = [getattr(u, "kafka", None) for u in STARTED]
+    return len(kafka) >= users and all(k is not None and k.acked > 0 for k in kafka)
+
+
 def probe(prefix: str, seconds: float, users: int, batch: int) -> dict[str, Any]:
     """Run `users` feeds for `seconds`, stop them (flushing), and report the counts."""
     parser = argparse.ArgumentParser()
@@ -44,6 +50,11 @@ def probe(prefix: str, seconds: float, users: int, batch: int) -> dict[str, Any]
     env.events.request.add_listener(on_request)  # type: ignore[no-untyped-call]
     runner = env.create_local_runner()
     runner.start(users, spawn_rate=users)
+    # The measured window starts once every user is up and has had an acknowledgement: on a
+    # busy machine the first registry lookup and broker connection can take seconds.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _all_warm(users):
+        gevent.sleep(0.1)
     gevent.sleep(seconds)
     runner.quit()  # stops users: on_stop flushes every producer
     clients = [u.kafka for u in STARTED]
