@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
+
+# URL userinfo (`scheme://user:password@host`): the registry URL carries credentials.
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+# HTTP client libraries log every request URL at INFO: noise, and a credential leak.
+_CHATTY_LOGGERS = ("httpx", "httpx2", "httpcore", "urllib3")
+
+
+def redact(text: str) -> str:
+    """`text` with every URL's userinfo masked."""
+    return _USERINFO.sub("***@", text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -19,13 +30,13 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         fields = getattr(record, "k2", None)
         if isinstance(fields, dict):
             entry.update(fields)
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 
@@ -36,3 +47,5 @@ def configure_json_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
