@@ -69,6 +69,11 @@ def _timed_run(
         "mb_per_s": round(value_bytes / total_s / 1e6, 2),
         "seconds_first_to_last_commit": round((last_ms - first_ms) / 1000, 2),
         "peak_rss_mb": [round((p.peak_rss or 0) / 2**20, 1) for p in procs],
+        # CPU seconds of the workers (startup included) per million records: comparable
+        # across runs on a machine whose load from other work varies.
+        "worker_cpu_s_per_million": round(
+            sum(p.cpu_s or 0.0 for p in procs) / records * 1_000_000, 2
+        ),
         "worker_logs": [str(p.log_file) for p in procs],
     }
 

@@ -28,6 +28,16 @@ def peak_rss_bytes(pid: int) -> int | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds the process has used so far, or None once it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # After the ")" closing the command name: fields[11] is utime, fields[12] stime (ticks).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class WorkerProcess:
     """One `k2 ingest run` child; `stop()` asks it to flush and leave, then reaps it."""
 
@@ -50,6 +60,7 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
             )
         self.peak_rss: int | None = None
+        self.cpu_s: float | None = None
 
     @property
     def pid(self) -> int:
@@ -61,6 +72,9 @@ class WorkerProcess:
         value = peak_rss_bytes(self._proc.pid)
         if value is not None:
             self.peak_rss = max(value, self.peak_rss or 0)
+        cpu = cpu_seconds(self._proc.pid)
+        if cpu is not None:
+            self.cpu_s = cpu  # load-independent cost: CPU seconds, not wall time
         return self.peak_rss
 
     def check_alive(self) -> None:

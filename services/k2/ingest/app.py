@@ -13,6 +13,7 @@ from k2.contracts.schemas import latest_schema
 from k2.ingest.config import IngestSettings
 from k2.ingest.decoder import Decoder
 from k2.ingest.dlq import DlqWriter
+from k2.ingest.memory import bound_native_memory
 from k2.ingest.metrics import IngestMetrics
 from k2.ingest.schemas import RegistrySchemaSource, WriterSchemas
 from k2.ingest.sink import IcebergSink
@@ -37,6 +38,8 @@ def build_worker(
     group_id: str | None = None,
 ) -> IngestWorker:
     """An ingest worker for dataset `table` (`trades`, `quotes`, `reference_data`)."""
+    if settings.bounded_native_memory:
+        bound_native_memory()
     dataset = catalogue_for(prefix).dataset(table)
     expected = latest_schema(dataset.schema_name).full_name
     schemas = WriterSchemas(

@@ -94,7 +94,9 @@ class Batcher:
     def assign(self, tp: TopicPartitionKey, start: int | None) -> None:
         """Own `tp` from `start` (the table's recorded offset, or None for the beginning)."""
         self._starts[tp] = start
-        self._pending.pop(tp, None)
+        dropped = self._pending.pop(tp, None)
+        if dropped is not None:
+            self._records -= dropped.consumed
 
     def forget(self, tps: Iterable[TopicPartitionKey]) -> None:
         """Drop partitions no longer owned, with their pending rows."""

@@ -114,9 +114,11 @@ class IcebergSink:
         return recorded_offsets(table, topic)
 
     def identities(self, days: Mapping[int, Sequence[str]], id_column: str) -> pa.Table:
-        """Identity columns of the committed rows of `days`' symbols (a pruned scan, fresh)."""
-        table = self.table()
-        table.refresh()
+        """Identity columns of the committed rows of `days`' symbols (a pruned scan, fresh).
+
+        A table object of its own: the loop calls this while the committer thread holds
+        `self.table()` between its ownership check and its commit."""
+        table = self._catalog.load_table(self._identifier)
         columns = tuple(dict.fromkeys(("exchange", "symbol", id_column, "event_time")))
         if table.current_snapshot() is None:
             return table.schema().select(*columns).as_arrow().empty_table()

@@ -1,4 +1,10 @@
-"""The ingest loop: poll → decode → validate → dedup → batch → DLQ → Iceberg → group offsets."""
+"""The ingest loop: poll → decode → validate → dedup → batch → DLQ → Iceberg → group offsets.
+
+A batch commits on a background thread (DLQ, Parquet, metadata commit) while the loop
+consumes and decodes the next one: at most one commit in flight, joined before the next
+flush and before any change of ownership (assign/revoke), so the batcher, the dedup cache and
+the source are only ever touched by the loop's thread.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from types import FrameType
 from typing import TypeVar
 
@@ -23,10 +31,11 @@ from k2.ingest.decoder import DECODE_REASONS, Decoder, DecodeResult
 from k2.ingest.dedup import TableIdentities
 from k2.ingest.dlq import DeadLetter, DlqBudget, DlqWriter
 from k2.ingest.errors import DlqBudgetExceededError, DlqDeliveryError
+from k2.ingest.memory import release_free_memory
 from k2.ingest.metrics import IngestMetrics
 from k2.ingest.schemas import RegistryUnavailableError, WriterSchema
 from k2.ingest.sequence import SequenceTracker
-from k2.ingest.sink import IcebergSink
+from k2.ingest.sink import CommitOutcome, IcebergSink
 from k2.ingest.source import KafkaSource, RawMessage, TopicPartitionKey
 from k2.ingest.validator import Validator
 
@@ -50,6 +59,15 @@ FAULT_AFTER_DLQ = "after-dlq-send"
 FAULT_AFTER_ICEBERG = "after-iceberg-commit"
 FAULT_EXIT_CODE = 137  # what a kill -9 looks like to a supervisor
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Done:
+    """A finished background commit, applied on the loop's thread."""
+
+    outcome: CommitOutcome
+    latency_s: float
+    finished_ms: float
 
 
 class IngestWorker:
@@ -94,6 +112,8 @@ class IngestWorker:
         metrics.preinitialise([*DECODE_REASONS, *self._validator.reasons, DUPLICATE])
         self._stopping = False
         self._flushing = False
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="k2-commit")
+        self._inflight: Future[_Done] | None = None
         factory = source_factory or KafkaSource
         self._source = factory(
             bootstrap_servers,
@@ -114,6 +134,7 @@ class IngestWorker:
 
     # --- group membership -------------------------------------------------------------
     def _on_assign(self, tps: list[TopicPartitionKey]) -> dict[TopicPartitionKey, int | None]:
+        self._join()  # the table's offsets must include our own commit in flight
         recorded = self._retrying(lambda: self._sink.recorded_offsets(self._dataset.topic.name))
         starts = {tp: recorded.get(tp) for tp in tps}
         self._forget_identities()  # another worker may have written these symbols meanwhile
@@ -126,8 +147,9 @@ class IngestWorker:
         return starts
 
     def _on_revoke(self, tps: list[TopicPartitionKey], lost: bool) -> None:
+        self._join()
         if not lost and not self._flushing:
-            self._flush()
+            self._flush(wait=True)
         self._batcher.forget(tps)
         self._forget_identities()
         log.info(
@@ -160,15 +182,19 @@ class IngestWorker:
                 messages = self._source.poll(self._settings.poll_batch, max(timeout, 0.001))
                 if messages:
                     self.process(messages)
+                if self._inflight is not None and self._inflight.done():
+                    self._join()
                 if self._batcher.should_flush():
                     self._flush()
-            self._flush()
+            self._flush(wait=True)
         except DlqBudgetExceededError:
             self._metrics.budget_exceeded()
             log.critical("DLQ budget exceeded: stopping without committing the batch")
             raise
         finally:
+            # Leaving the group revokes: that joins the commit in flight and flushes.
             self._source.close()
+            self._committer.shutdown(wait=True)
             self._dlq.close()
             self._decoder.close()
             self._sink.close()
@@ -247,17 +273,30 @@ class IngestWorker:
             start = end
 
     # --- committing ---------------------------------------------------------------------
-    def _flush(self) -> None:
+    def _flush(self, wait: bool = False) -> None:
+        """Hand the open batch to the committer (after the one in flight has finished)."""
+        self._join()
         pending = self._batcher.take()
         if not pending.partitions:
             return
+        self._inflight = self._committer.submit(self._commit, pending)
+        if wait or not self._settings.commit_in_background:
+            self._join()
+
+    def _join(self) -> None:
+        """Wait for the commit in flight, then apply its outcome here (re-raising its error)."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is None:
+            return
         self._flushing = True
         try:
-            self._commit(pending)
+            done = inflight.result()
         finally:
             self._flushing = False
+        self._apply(done)
 
-    def _commit(self, pending: PendingBatch) -> None:
+    def _commit(self, pending: PendingBatch) -> _Done:
+        """On the committer thread: DLQ first, then the Iceberg commit."""
         dead = pending.dead
         started = time.monotonic()
         # The DLQ first: once the table's offsets move past a record it must be durable here.
@@ -266,13 +305,18 @@ class IngestWorker:
         outcome = self._retrying(lambda: self._sink.commit(pending))
         if outcome.committed:
             _fault_point(FAULT_AFTER_ICEBERG)
-        latency = time.monotonic() - started
+        return _Done(outcome, time.monotonic() - started, time.time() * 1000)
+
+    def _apply(self, done: _Done) -> None:
+        outcome = done.outcome
+        latency = done.latency_s
         self._metrics.conflicts(outcome.conflicts)
         if outcome.dropped:
             positions = {
                 tp: (OFFSET_BEGINNING if o is None else o) for tp, o in outcome.dropped.items()
             }
             for tp, offset in outcome.dropped.items():
+                # Also drops the open batch's rows of tp: they follow the dropped ones.
                 self._batcher.assign(tp, offset)
             self._source.seek(positions)
             # The dropped rows' identities were remembered but never committed.
@@ -284,17 +328,18 @@ class IngestWorker:
             self._identities.trim()
         reasons = Counter(letter.reason for letter in committed.dead)
         self._metrics.committed(committed.written, dict(reasons), committed.consumed, latency)
-        now_ms = time.time() * 1000
         for batch in committed.partitions.values():
             for timestamp_ms in batch.chunk_timestamps_ms:
                 if timestamp_ms > 0:
-                    self._metrics.freshness((now_ms - timestamp_ms) / 1000)
+                    self._metrics.freshness((done.finished_ms - timestamp_ms) / 1000)
             # Sequence counters only count committed rows: a dropped batch is read again
             # (by us or the new owner), so counting before the commit would count it twice.
             for _writer, rows in batch.rows:
                 self._observe_sequences(rows)
         ends = {tp: b.end for tp, b in committed.partitions.items() if b.end is not None}
         self._source.commit_group_offsets(ends)
+        if self._settings.bounded_native_memory:
+            release_free_memory()
         log.info(
             "committed",
             extra={
