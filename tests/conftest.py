@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from k2.replay.asx import default_data_dir
 from k2.settings import Endpoints, endpoint_env_names
 from k2stack.local.stack import LocalStack
 
@@ -106,7 +107,7 @@ def unique() -> str:
 @pytest.fixture(scope="session")
 def asx_data_dir() -> Path:
     """The real ASX sample data (never copied into the repo); K2_DATA_DIR overrides."""
-    path = Path(os.environ.get("K2_DATA_DIR", REPO_ROOT.parent / "shared" / "data" / "asx"))
+    path = default_data_dir()
     if not (path / "trades").is_dir():
         pytest.fail(f"ASX data not found at {path}: set K2_DATA_DIR")
     return path

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
 
 from k2.query.ohlcv import Interval, bars, bars_table, vwap
-from k2.replay.asx import AsxSource, Dataset, default_data_dir
+from k2.replay.asx import AsxSource, Dataset
 from k2.replay.bad_rows import BadRowReport
 from k2.replay.records import TradeRecord
 
@@ -68,11 +69,8 @@ def _reference_bars(
 
 
 @pytest.fixture(scope="module")
-def bhp_trades() -> list[TradeRecord]:
-    data_dir = default_data_dir()
-    if not data_dir.is_dir():
-        pytest.skip(f"no ASX data at {data_dir}")
-    source = AsxSource(data_dir)
+def bhp_trades(asx_data_dir: Path) -> list[TradeRecord]:
+    source = AsxSource(asx_data_dir)
     (bhp,) = [f for f in source.market_files(Dataset.TRADES) if f.company.symbol == "BHP"]
     return list(source.trades(bhp, BadRowReport()))
 
