@@ -25,7 +25,6 @@ from k2.settings import Endpoints, endpoint_env_names
 from k2stack.local.stack import LocalStack
 
 STACK_DIR_VAR = "K2_TEST_STACK_DIR"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _is_controller(config: pytest.Config) -> bool:
