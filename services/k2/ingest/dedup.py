@@ -10,9 +10,16 @@ A symbol lives in one Kafka partition, so only one worker adds to its identities
 whenever ownership may have changed (assignment, revocation, a dropped batch) the cache is
 cleared and reloaded from the table, which holds everything committed.
 
-The cache holds whole partitions, least recently used evicted first once it remembers more
-than `capacity` identities; eviction happens only between batches (`trim`, after a commit),
-so identities of rows not yet committed are never forgotten.
+The cache is bounded (`capacity` identities), trimmed only between batches (`trim`, after a
+commit). Cold partitions (not touched since the previous trim) are evicted whole, least
+recently used first; they are reloaded from the table if ever needed again. Hot partitions
+are never evicted: with every symbol trading all day, that made each batch reload (scan) the
+partitions the previous trim had just evicted, and freshness fell from ~1 s to ~20 s once the
+window filled. Instead a hot partition's window moves on: it keeps identities in two
+generations and a trim drops the older one. Identities not yet committed at a trim (the open
+batch's) move to the older generation and are dropped one trim later at the earliest, by
+which time their batch has committed; what a hot partition forgets is its oldest committed
+window (dedup is within a bounded window; a restart reloads everything from the table).
 """
 
 from __future__ import annotations
@@ -62,6 +69,31 @@ def _grouped(keys: pa.Table) -> list[tuple[PartitionKey, list[str], list[int]]]:
     ]
 
 
+class _Generations:
+    """A partition's identities: added since the last rotation, and the window before it."""
+
+    __slots__ = ("new", "old")
+
+    def __init__(self) -> None:
+        self.new: set[str] = set()
+        self.old: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.new) + len(self.old)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.new or key in self.old
+
+    def isdisjoint(self, keys: list[str]) -> bool:
+        return self.new.isdisjoint(keys) and self.old.isdisjoint(keys)
+
+    def rotate(self) -> int:
+        """Forget the older generation; returns how many identities were forgotten."""
+        forgotten = len(self.old)
+        self.old, self.new = self.new, set()
+        return forgotten
+
+
 class TableIdentities:
     """Identities already in (or about to be written to) one table, by partition."""
 
@@ -69,7 +101,8 @@ class TableIdentities:
         self._capacity = capacity
         self._id_column = id_column
         self._loader = loader
-        self._partitions: OrderedDict[PartitionKey, set[str]] = OrderedDict()
+        self._partitions: OrderedDict[PartitionKey, _Generations] = OrderedDict()
+        self._touched: set[PartitionKey] = set()  # since the previous trim
         self.loads = 0  # table scans made (tests and metrics of the cache's cost)
 
     def __len__(self) -> int:
@@ -83,6 +116,7 @@ class TableIdentities:
     def clear(self) -> None:
         """Forget everything: ownership may have changed, reload from the table."""
         self._partitions.clear()
+        self._touched.clear()
 
     def duplicates(self, rows: pa.RecordBatch) -> list[int]:
         """Row numbers of `rows` whose identity is already known; remembers the others.
@@ -98,23 +132,32 @@ class TableIdentities:
         for pk, keys, numbers in groups:
             known = self._partitions[pk]
             self._partitions.move_to_end(pk)
+            self._touched.add(pk)
             if known.isdisjoint(keys) and len(set(keys)) == len(keys):
-                known.update(keys)  # the common case: all new, no per-row Python
+                known.new.update(keys)  # the common case: all new, no per-row Python
                 continue
             for key, number in zip(keys, numbers, strict=True):
                 if key in known:
                     dups.append(number)
                 else:
-                    known.add(key)
+                    known.new.add(key)
         dups.sort()
         return dups
 
     def trim(self) -> None:
-        """Evict least recently used partitions beyond capacity (call between batches)."""
+        """Back under capacity (call between batches): evict cold partitions, least recently
+        used first, then move hot partitions' windows on (older generation dropped)."""
         size = len(self)
-        while size > self._capacity and len(self._partitions) > 1:
-            _pk, evicted = self._partitions.popitem(last=False)
-            size -= len(evicted)
+        for pk in list(self._partitions):
+            if size <= self._capacity or len(self._partitions) == 1:
+                break
+            if pk not in self._touched:
+                size -= len(self._partitions.pop(pk))
+        for generations in self._partitions.values():
+            if size <= self._capacity:
+                break
+            size -= generations.rotate()
+        self._touched.clear()
 
     def _load_missing(self, needed: Sequence[PartitionKey]) -> None:
         missing: dict[int, list[str]] = {}
@@ -127,8 +170,8 @@ class TableIdentities:
         self.loads += 1
         for day, symbols in missing.items():
             for symbol in symbols:
-                self._partitions[(day, symbol)] = set()
+                self._partitions[(day, symbol)] = _Generations()
         if loaded.num_rows:
             for pk, keys, _rows in _grouped(identity_keys(loaded, self._id_column)):
                 if pk in self._partitions:
-                    self._partitions[pk].update(keys)
+                    self._partitions[pk].new.update(keys)

@@ -101,8 +101,12 @@ def test_dedup_is_by_identity_loaded_from_the_table_per_partition() -> None:
     assert asked == [{day: ["BHP", "CBA"]}]  # one pruned load for both partitions
     assert ids.duplicates(_trades([("XASX", "BHP", "4", BASE_US)])) == [0]
     assert len(asked) == 1  # cached
-    ids.trim()
-    assert len(ids) <= 3 + 1  # bounded: whole partitions evicted, least recently used first
+    ids.trim()  # both partitions are hot: their windows move on (nothing forgotten yet)
+    assert ids.duplicates(_trades([("XASX", "BHP", "2", BASE_US)])) == [0]
+    ids.trim()  # CBA is cold now: evicted whole; BHP, still over, drops its older window
+    assert len(ids) <= 3 + 1  # bounded
+    assert ids.duplicates(_trades([("XASX", "BHP", "9", BASE_US)] * 2)) == [1]
+    assert len(asked) == 1  # the hot partition was never reloaded
     ids.clear()
     assert ids.duplicates(_trades([("XASX", "BHP", "1", BASE_US)])) == [0]
     assert len(asked) == 2  # reloaded from the table after clear()
