@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,31 +16,9 @@ from k2.contracts.schemas import latest_schema
 from k2.serde.avro import decode_body
 from k2.settings import Endpoints
 
+from .conftest import SMALL
+
 pytestmark = pytest.mark.integration
-
-# The two small companies keep the test quick; parsing of the big files is unit-tested.
-SMALL = {"3153": ("MWR", 11, 60), "7181": ("DVN", 232, 549)}
-
-
-@pytest.fixture
-def small_data_dir(asx_data_dir: Path, tmp_path: Path) -> Path:
-    root = tmp_path / "asx"
-    (root / "reference-data").mkdir(parents=True)
-    header, *rows = (
-        (asx_data_dir / "reference-data" / "company_info.csv").read_bytes().split(b"\r\n")
-    )
-    kept = [r for r in rows if r.split(b",")[0].decode() in SMALL]
-    (root / "reference-data" / "company_info.csv").write_bytes(b"\r\n".join([header, *kept, b""]))
-    shutil.copy(asx_data_dir / "reference-data" / "dividends.csv", root / "reference-data")
-    # dividends name BHP and RIO, which this subset leaves out: keep only the header.
-    (root / "reference-data" / "dividends.csv").write_bytes(
-        (asx_data_dir / "reference-data" / "dividends.csv").read_bytes().split(b"\r\n")[0] + b"\r\n"
-    )
-    for folder in ("trades", "quotes"):
-        (root / folder).mkdir()
-        for company_id in SMALL:
-            shutil.copy(asx_data_dir / folder / f"{company_id}.csv", root / folder)
-    return root
 
 
 def _read_all(
