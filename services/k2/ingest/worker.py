@@ -305,12 +305,34 @@ class IngestWorker:
         outcome = self._retrying(lambda: self._sink.commit(pending))
         if outcome.committed:
             _fault_point(FAULT_AFTER_ICEBERG)
-        return _Done(outcome, time.monotonic() - started, time.time() * 1000)
+        done = _Done(outcome, time.monotonic() - started, time.time() * 1000)
+        self._record_commit(done)
+        return done
+
+    def _record_commit(self, done: _Done) -> None:
+        """Commit metrics, here on the committer thread (prometheus metrics are thread-safe):
+        they move the moment the rows are visible, not when the loop next looks."""
+        outcome = done.outcome
+        self._metrics.conflicts(outcome.conflicts)
+        if not outcome.committed:
+            return
+        committed = PendingBatch(outcome.committed)
+        reasons = Counter(letter.reason for letter in committed.dead)
+        self._metrics.committed(
+            committed.written, dict(reasons), committed.consumed, done.latency_s
+        )
+        for batch in committed.partitions.values():
+            for timestamp_ms in batch.chunk_timestamps_ms:
+                if timestamp_ms > 0:
+                    self._metrics.freshness((done.finished_ms - timestamp_ms) / 1000)
+            # Sequence counters only count committed rows: a dropped batch is read again
+            # (by us or the new owner), so counting before the commit would count it twice.
+            # Only this thread touches the tracker (commits run one at a time, in order).
+            for _writer, rows in batch.rows:
+                self._observe_sequences(rows)
 
     def _apply(self, done: _Done) -> None:
         outcome = done.outcome
-        latency = done.latency_s
-        self._metrics.conflicts(outcome.conflicts)
         if outcome.dropped:
             positions = {
                 tp: (OFFSET_BEGINNING if o is None else o) for tp, o in outcome.dropped.items()
@@ -326,16 +348,6 @@ class IngestWorker:
         committed = PendingBatch(outcome.committed)
         if self._identities is not None:
             self._identities.trim()
-        reasons = Counter(letter.reason for letter in committed.dead)
-        self._metrics.committed(committed.written, dict(reasons), committed.consumed, latency)
-        for batch in committed.partitions.values():
-            for timestamp_ms in batch.chunk_timestamps_ms:
-                if timestamp_ms > 0:
-                    self._metrics.freshness((done.finished_ms - timestamp_ms) / 1000)
-            # Sequence counters only count committed rows: a dropped batch is read again
-            # (by us or the new owner), so counting before the commit would count it twice.
-            for _writer, rows in batch.rows:
-                self._observe_sequences(rows)
         ends = {tp: b.end for tp, b in committed.partitions.items() if b.end is not None}
         self._source.commit_group_offsets(ends)
         if self._settings.bounded_native_memory:
@@ -349,7 +361,7 @@ class IngestWorker:
                     "consumed": committed.consumed,
                     "written": committed.written,
                     "dead_lettered": len(committed.dead),
-                    "latency_s": round(latency, 4),
+                    "latency_s": round(done.latency_s, 4),
                 }
             },
         )
