@@ -11,15 +11,15 @@ whenever ownership may have changed (assignment, revocation, a dropped batch) th
 cleared and reloaded from the table, which holds everything committed.
 
 The cache is bounded (`capacity` identities), trimmed only between batches (`trim`, after a
-commit). Cold partitions (not touched since the previous trim) are evicted whole, least
-recently used first; they are reloaded from the table if ever needed again. Hot partitions
-are never evicted: with every symbol trading all day, that made each batch reload (scan) the
-partitions the previous trim had just evicted, and freshness fell from ~1 s to ~20 s once the
-window filled. Instead a hot partition's window moves on: it keeps identities in two
-generations and a trim drops the older one. Identities not yet committed at a trim (the open
-batch's) move to the older generation and are dropped one trim later at the earliest, by
-which time their batch has committed; what a hot partition forgets is its oldest committed
-window (dedup is within a bounded window; a restart reloads everything from the table).
+commit). Partitions are not evicted to make room: with every symbol trading all day, each
+batch then reloaded (a table scan) what the previous trim had evicted, and freshness fell
+from ~1 s to 20-35 s once the window filled. Instead each partition keeps its identities in
+two generations and a trim, least recently used partitions first, drops older generations
+until the cache is back under capacity. Identities not yet committed at a trim (the open
+batch's) move to the older generation and are dropped one trim later at the earliest, after
+their batch has committed; what a partition forgets is its oldest committed window (dedup is
+within a bounded window; a restart reloads everything from the table). Emptied partitions
+of days before yesterday are removed (reloaded from the table if ever touched again).
 """
 
 from __future__ import annotations
@@ -102,7 +102,6 @@ class TableIdentities:
         self._id_column = id_column
         self._loader = loader
         self._partitions: OrderedDict[PartitionKey, _Generations] = OrderedDict()
-        self._touched: set[PartitionKey] = set()  # since the previous trim
         self.loads = 0  # table scans made (tests and metrics of the cache's cost)
 
     def __len__(self) -> int:
@@ -116,7 +115,6 @@ class TableIdentities:
     def clear(self) -> None:
         """Forget everything: ownership may have changed, reload from the table."""
         self._partitions.clear()
-        self._touched.clear()
 
     def duplicates(self, rows: pa.RecordBatch) -> list[int]:
         """Row numbers of `rows` whose identity is already known; remembers the others.
@@ -132,7 +130,6 @@ class TableIdentities:
         for pk, keys, numbers in groups:
             known = self._partitions[pk]
             self._partitions.move_to_end(pk)
-            self._touched.add(pk)
             if known.isdisjoint(keys) and len(set(keys)) == len(keys):
                 known.new.update(keys)  # the common case: all new, no per-row Python
                 continue
@@ -145,19 +142,19 @@ class TableIdentities:
         return dups
 
     def trim(self) -> None:
-        """Back under capacity (call between batches): evict cold partitions, least recently
-        used first, then move hot partitions' windows on (older generation dropped)."""
+        """Back under capacity (call between batches): least recently used partitions first
+        drop their older generation; then forget emptied partitions of old days."""
         size = len(self)
-        for pk in list(self._partitions):
-            if size <= self._capacity or len(self._partitions) == 1:
-                break
-            if pk not in self._touched:
-                size -= len(self._partitions.pop(pk))
         for generations in self._partitions.values():
             if size <= self._capacity:
                 break
             size -= generations.rotate()
-        self._touched.clear()
+        if self._partitions:
+            newest = max(day for day, _symbol in self._partitions)
+            for pk in [
+                pk for pk, g in self._partitions.items() if pk[0] < newest - 1 and not len(g)
+            ]:
+                del self._partitions[pk]
 
     def _load_missing(self, needed: Sequence[PartitionKey]) -> None:
         missing: dict[int, list[str]] = {}

@@ -101,9 +101,9 @@ def test_dedup_is_by_identity_loaded_from_the_table_per_partition() -> None:
     assert asked == [{day: ["BHP", "CBA"]}]  # one pruned load for both partitions
     assert ids.duplicates(_trades([("XASX", "BHP", "4", BASE_US)])) == [0]
     assert len(asked) == 1  # cached
-    ids.trim()  # both partitions are hot: their windows move on (nothing forgotten yet)
+    ids.trim()  # over capacity: windows move on (older generations were empty yet)
     assert ids.duplicates(_trades([("XASX", "BHP", "2", BASE_US)])) == [0]
-    ids.trim()  # CBA is cold now: evicted whole; BHP, still over, drops its older window
+    ids.trim()  # still over: CBA, then BHP drop their older generation
     assert len(ids) <= 3 + 1  # bounded
     assert ids.duplicates(_trades([("XASX", "BHP", "9", BASE_US)] * 2)) == [1]
     assert len(asked) == 1  # the hot partition was never reloaded
