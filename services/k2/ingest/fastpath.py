@@ -39,6 +39,7 @@ import pyarrow as pa
 
 from k2.ingest.errors import RecordError
 from k2.ingest.schemas import WriterSchema
+from k2.serde.primitives import encode_bytes, encode_long
 
 _MAGIC = b"Obj\x01"
 # Any 16 bytes do: the reader only checks that the block is followed by the header's marker.
@@ -118,36 +119,21 @@ def decode_body(writer: WriterSchema, body: bytes) -> dict[str, Any]:
 
 
 # --- the object container ---------------------------------------------------------------------
-def _long(value: int) -> bytes:
-    """Avro long: zigzag, then base-128 varint."""
-    n = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _bytes(raw: bytes) -> bytes:
-    return _long(len(raw)) + raw
-
-
 def _container(schema_text: str, count: int, data: bytes) -> bytes:
     """An uncompressed object container file holding `count` records (`data`) as one block."""
     header = b"".join(
         (
             _MAGIC,
-            _long(2),
-            _bytes(b"avro.schema"),
-            _bytes(schema_text.encode()),
-            _bytes(b"avro.codec"),
-            _bytes(b"null"),
-            _long(0),
+            encode_long(2),
+            encode_bytes(b"avro.schema"),
+            encode_bytes(schema_text.encode()),
+            encode_bytes(b"avro.codec"),
+            encode_bytes(b"null"),
+            encode_long(0),
             _SYNC,
         )
     )
-    return b"".join((header, _long(count), _long(len(data)), data, _SYNC))
+    return b"".join((header, encode_long(count), encode_long(len(data)), data, _SYNC))
 
 
 # --- canonical encoded sizes, as polars expressions ------------------------------------------
