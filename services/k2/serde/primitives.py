@@ -1,9 +1,8 @@
 """Avro binary primitives by hand: long, bytes, string and decimal-on-bytes.
 
 For code that writes Avro bytes by hand: the ingest fast path's object-container header, the
-benchmark's trade encoder (fastavro's writer is
-too slow to pre-load millions of records) and the bad-input test corpus (which must break one
-field's bytes exactly). Everything else encodes records through fastavro (`k2.serde.avro`).
+benchmark's trade encoder (fastavro's writer is too slow to pre-load millions of records) and
+the bad-input test corpus (which must break one field's bytes exactly). Everything else encodes records through fastavro (`k2.serde.avro`).
 """
 
 from __future__ import annotations
