@@ -6,6 +6,7 @@ record written or dead-lettered). Leaves the stack running.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -182,7 +183,8 @@ def _print_results(
         f"machine); whole demo {time.monotonic() - began:.1f}s"
     )
     for name, q in freshness.items():
-        if q["p50"] is not None:
+        # No series (a table with no rows) comes back as NaN: nothing to report.
+        if q["p50"] is not None and not math.isnan(q["p50"]):
             console.print(
                 f"freshness {name}: p50 {q['p50']:.2f}s, p99 {q['p99']:.2f}s "
                 "(Kafka append → visible in Iceberg, from Prometheus)"
