@@ -1,34 +1,40 @@
-"""Identity dedup that survives restarts and replays: (exchange, symbol, trade_id / quote_id).
+"""Identity dedup that survives restarts and replays: (day, exchange, symbol, trade_id / quote_id).
 
 Never content-based: two trades with equal time, price and size are real and both kept.
 
-Identities are remembered per table partition, (day(event_time), symbol). The first time a
-batch touches a partition that is not cached, that partition's identities are loaded from the
-Iceberg table itself (a scan pruned by day + bucket(symbol), identity columns only), so a new
-worker process, a second `k2 replay` or a rebalance finds every identity already committed.
-A symbol lives in one Kafka partition, so only one worker adds to its identities at a time;
-whenever ownership may have changed (assignment, revocation, a dropped batch) the cache is
-cleared and reloaded from the table, which holds everything committed.
+Identities are loaded per table partition, (day(event_time), symbol). The first time a batch
+touches a partition not loaded yet, that partition's identities are read from the Iceberg
+table itself (a scan pruned by day + bucket(symbol), identity columns only), so a new worker
+process, a second `k2 replay` or a rebalance finds every identity already committed. A symbol
+lives in one Kafka partition, so only one worker adds to its identities at a time; whenever
+ownership may have changed (assignment, revocation, a dropped batch) the cache is cleared and
+reloaded from the table, which holds everything committed.
+
+Layout, for speed and memory (the check runs on every consumed record): each identity is one
+exact key string (day, symbol, exchange, id joined by a unit separator) plus its 64-bit hash,
+held in polars columns, never as Python objects. A batch is checked in three vectorised steps:
+stored rows whose hash is among the batch's hashes (one pass over the store), then exact key
+equality against those candidates only, and exact first occurrence within the batch. A hash
+only narrows the search: a duplicate is always an exact key match, so a hash collision can
+never drop a real record.
 
 The cache is bounded (`capacity` identities), trimmed only between batches (`trim`, after a
-commit). Partitions are not evicted to make room: with every symbol trading all day, each
-batch then reloaded (a table scan) what the previous trim had evicted, and freshness fell
-from ~1 s to 20-35 s once the window filled. Instead each partition keeps its identities in
-two generations and a trim, least recently used partitions first, drops older generations
-until the cache is back under capacity. Identities not yet committed at a trim (the open
-batch's) move to the older generation and are dropped one trim later at the earliest, after
-their batch has committed; what a partition forgets is its oldest committed window (dedup is
-within a bounded window; a restart reloads everything from the table). Emptied partitions
-of days before yesterday are removed (reloaded from the table if ever touched again).
+commit), in two generations: a trim over capacity forgets the older generation and starts a
+new one. Identities not yet committed at a trim (the open batch's) move to the older
+generation and are dropped one trim later at the earliest, after their batch has committed;
+what is forgotten is the oldest committed window (dedup is within a bounded window; a restart
+reloads everything from the table). Partitions stay loaded across trims (reloading every
+symbol's day on each batch once the window filled made freshness fall from ~1 s to 20-35 s);
+those of days before yesterday are marked unloaded at a trim and are read again from the
+table if a record of theirs ever arrives.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 
+import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 US_PER_DAY = 86_400_000_000
 # (days since the epoch of event_time, symbol): the table's partitioning, minus the bucket.
@@ -36,76 +42,71 @@ PartitionKey = tuple[int, str]
 # Loads the rows of the given days' symbols with columns exchange, symbol, <id>, event_time.
 Loader = Callable[[Mapping[int, Sequence[str]]], pa.Table]
 _SEPARATOR = "\x1f"
+_SEED = 0x4B32  # any fixed seed: hashes are compared only within this process
+# A store appended per batch is re-laid out in one piece past this many chunks.
+_MAX_CHUNKS = 64
+_KEY_SCHEMA = {"h": pl.UInt64, "key": pl.String}
 
 
-def identity_keys(rows: pa.Table | pa.RecordBatch, id_column: str) -> pa.Table:
-    """Columns `day`, `symbol` and `key` (exchange + id, one string) of `rows`."""
-    event_us = pc.cast(rows.column("event_time"), pa.int64())
-    day = pc.divide(pc.fill_null(event_us, 0), US_PER_DAY)
-    ident = rows.column(id_column)
-    if pa.types.is_timestamp(ident.type):
-        ident = pc.cast(ident, pa.int64())
-    key = pc.binary_join_element_wise(
-        pc.cast(rows.column("exchange"), pa.string()), pc.cast(ident, pa.string()), _SEPARATOR
+def identity_frame(rows: pa.Table | pa.RecordBatch, id_column: str) -> pl.DataFrame:
+    """Columns `day`, `symbol`, `key` (the exact identity) and `h` (its hash), per row."""
+    names = list(dict.fromkeys(("event_time", "exchange", "symbol", id_column)))
+    frame = pl.from_arrow(rows.select(names))
+    assert isinstance(frame, pl.DataFrame)  # a table or batch converts to a frame
+    ident = pl.col(id_column)
+    if frame.schema[id_column].is_temporal():
+        ident = ident.to_physical()
+    day = pl.col("event_time").to_physical().cast(pl.Int64).fill_null(0) // US_PER_DAY
+    key = pl.concat_str(
+        [
+            day.cast(pl.String),
+            pl.col("symbol").cast(pl.String).fill_null(""),
+            pl.col("exchange").cast(pl.String).fill_null(""),
+            ident.cast(pl.String).fill_null(""),
+        ],
+        separator=_SEPARATOR,
     )
-    return pa.table({"day": day, "symbol": rows.column("symbol"), "key": key})
+    return frame.select(
+        day.alias("day"), pl.col("symbol").cast(pl.String), key.alias("key")
+    ).with_columns(pl.col("key").hash(seed=_SEED).alias("h"))
 
 
-def _grouped(keys: pa.Table) -> list[tuple[PartitionKey, list[str], list[int]]]:
-    """Per partition: its keys and their row numbers, in row order."""
-    numbered = keys.append_column("row", pa.array(range(keys.num_rows), type=pa.int64()))
-    grouped = numbered.group_by(["day", "symbol"], use_threads=False).aggregate(
-        [("key", "list"), ("row", "list")]
-    )
-    return [
-        ((int(day), str(symbol)), list(ks), list(rs))
-        for day, symbol, ks, rs in zip(
-            grouped.column("day").to_pylist(),
-            grouped.column("symbol").to_pylist(),
-            grouped.column("key_list").to_pylist(),
-            grouped.column("row_list").to_pylist(),
-            strict=True,
-        )
-    ]
+class _Keys:
+    """One generation of identities: (hash, exact key) rows, appended per batch."""
 
-
-class _Generations:
-    """A partition's identities: added since the last rotation, and the window before it."""
-
-    __slots__ = ("new", "old")
+    __slots__ = ("frame",)
 
     def __init__(self) -> None:
-        self.new: set[str] = set()
-        self.old: set[str] = set()
+        self.frame = pl.DataFrame(schema=_KEY_SCHEMA)
 
     def __len__(self) -> int:
-        return len(self.new) + len(self.old)
+        return self.frame.height
 
-    def __contains__(self, key: str) -> bool:
-        return key in self.new or key in self.old
+    def add(self, keys: pl.DataFrame) -> None:
+        if keys.height:
+            self.frame = pl.concat([self.frame, keys], rechunk=False)
+            if self.frame.n_chunks() > _MAX_CHUNKS:
+                self.frame = self.frame.rechunk()
 
-    def isdisjoint(self, keys: list[str]) -> bool:
-        return self.new.isdisjoint(keys) and self.old.isdisjoint(keys)
-
-    def rotate(self) -> int:
-        """Forget the older generation; returns how many identities were forgotten."""
-        forgotten = len(self.old)
-        self.old, self.new = self.new, set()
-        return forgotten
+    def candidates(self, hashes: pl.Series) -> pl.Series:
+        """Stored keys whose hash is among `hashes` (a superset of the batch's matches)."""
+        return self.frame.filter(pl.col("h").is_in(hashes.implode())).get_column("key")
 
 
 class TableIdentities:
-    """Identities already in (or about to be written to) one table, by partition."""
+    """Identities already in (or about to be written to) one table."""
 
     def __init__(self, capacity: int, id_column: str, loader: Loader) -> None:
         self._capacity = capacity
         self._id_column = id_column
         self._loader = loader
-        self._partitions: OrderedDict[PartitionKey, _Generations] = OrderedDict()
+        self._loaded: set[PartitionKey] = set()
+        self._new = _Keys()
+        self._old = _Keys()
         self.loads = 0  # table scans made (tests and metrics of the cache's cost)
 
     def __len__(self) -> int:
-        return sum(len(s) for s in self._partitions.values())
+        return len(self._new) + len(self._old)
 
     @property
     def id_column(self) -> str:
@@ -114,7 +115,9 @@ class TableIdentities:
 
     def clear(self) -> None:
         """Forget everything: ownership may have changed, reload from the table."""
-        self._partitions.clear()
+        self._loaded.clear()
+        self._new = _Keys()
+        self._old = _Keys()
 
     def duplicates(self, rows: pa.RecordBatch) -> list[int]:
         """Row numbers of `rows` whose identity is already known; remembers the others.
@@ -124,51 +127,38 @@ class TableIdentities:
         """
         if self._capacity == 0 or rows.num_rows == 0:
             return []
-        groups = _grouped(identity_keys(rows, self._id_column))
-        self._load_missing([pk for pk, _, _ in groups])
-        dups: list[int] = []
-        for pk, keys, numbers in groups:
-            known = self._partitions[pk]
-            self._partitions.move_to_end(pk)
-            if known.isdisjoint(keys) and len(set(keys)) == len(keys):
-                known.new.update(keys)  # the common case: all new, no per-row Python
-                continue
-            for key, number in zip(keys, numbers, strict=True):
-                if key in known:
-                    dups.append(number)
-                else:
-                    known.new.add(key)
-        dups.sort()
-        return dups
+        frame = identity_frame(rows, self._id_column)
+        self._load_missing(frame)
+        hashes = frame.get_column("h")
+        candidates = [g.candidates(hashes) for g in (self._new, self._old) if len(g)]
+        known = pl.concat(candidates) if candidates else pl.Series("key", [], pl.String)
+        dup = frame.select(
+            ~pl.col("key").is_first_distinct() | pl.col("key").is_in(known.implode())
+        ).to_series()
+        self._new.add(frame.filter(~dup).select(*_KEY_SCHEMA))
+        return dup.arg_true().to_list()
 
     def trim(self) -> None:
-        """Back under capacity (call between batches): least recently used partitions first
-        drop their older generation; then forget emptied partitions of old days."""
-        size = len(self)
-        for generations in self._partitions.values():
-            if size <= self._capacity:
-                break
-            size -= generations.rotate()
-        if self._partitions:
-            newest = max(day for day, _symbol in self._partitions)
-            for pk in [
-                pk for pk, g in self._partitions.items() if pk[0] < newest - 1 and not len(g)
-            ]:
-                del self._partitions[pk]
+        """Back under capacity (call between batches): forget the older generation; mark
+        partitions of days before yesterday unloaded."""
+        if len(self) <= self._capacity:
+            return
+        self._old, self._new = self._new, _Keys()
+        if self._loaded:
+            newest = max(day for day, _symbol in self._loaded)
+            self._loaded = {pk for pk in self._loaded if pk[0] >= newest - 1}
 
-    def _load_missing(self, needed: Sequence[PartitionKey]) -> None:
+    def _load_missing(self, frame: pl.DataFrame) -> None:
         missing: dict[int, list[str]] = {}
-        for day, symbol in needed:
-            if (day, symbol) not in self._partitions:
+        for day, symbol in frame.select("day", "symbol").unique().iter_rows():
+            if (day, symbol) not in self._loaded:
                 missing.setdefault(day, []).append(symbol)
         if not missing:
             return
         loaded = self._loader(missing)
         self.loads += 1
         for day, symbols in missing.items():
-            for symbol in symbols:
-                self._partitions[(day, symbol)] = _Generations()
+            self._loaded.update((day, symbol) for symbol in symbols)
         if loaded.num_rows:
-            for pk, keys, _rows in _grouped(identity_keys(loaded, self._id_column)):
-                if pk in self._partitions:
-                    self._partitions[pk].new.update(keys)
+            keys = identity_frame(loaded, self._id_column).select(*_KEY_SCHEMA)
+            self._new.add(keys.unique(subset="key"))

@@ -28,7 +28,9 @@ Public, stable API (the benchmark harness calls these):
 
 from __future__ import annotations
 
+import functools
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +57,8 @@ _CALENDAR_RANGE = {
     "timestamp-millis": (-62_135_596_800_000, 253_402_300_799_999),
     "timestamp-micros": (-62_135_596_800_000_000, 253_402_300_799_999_999),
 }
+_LENGTH = "__k2_body_length"  # the bodies' lengths, beside the decoded columns
+_SIZE = "__k2_size_"  # + field position: the field's canonical encoded size, per row
 _READER_ERRORS = (pl.exceptions.PolarsError, OSError, ValueError, TypeError, OverflowError)
 
 
@@ -66,21 +70,26 @@ def decode_block(writer: WriterSchema, bodies: Sequence[bytes]) -> pa.RecordBatc
     """
     if not bodies:
         return None
-    layout = _layout(writer.raw)
+    layout = _layout(writer.text)
     if layout is None:
         return None
-    data = b"".join(bodies)
+    body_lengths = list(map(len, bodies))
+    size = sum(body_lengths)
+    container = _container(writer.text, bodies, size)
     try:
-        frame = pl.read_avro(io.BytesIO(_container(writer.text, len(bodies), data)))
+        frame = pl.read_avro(io.BytesIO(container))
         if frame.height != len(bodies):
             return None
-        lengths = pl.Series("length", [len(body) for body in bodies], dtype=pl.Int64)
-        sizes = frame.select(*layout.sizes)
-        proven = (
-            bool((sizes.sum_horizontal() == lengths).all())
-            and bool(frame.select(_values_fit(writer.raw)).item())
-            and _branches_valid(frame, layout, sizes, lengths, data)
+        # The whole proof is one query, unoptimised: eager calls cost ~150 µs each and the
+        # optimiser's passes cost more than they save on a plan this small (measured: 1.0 →
+        # 0.75 µs per record on 50k-record blocks).
+        checks = (
+            frame.lazy()
+            .with_columns(pl.Series(_LENGTH, body_lengths, dtype=pl.Int64), *layout.with_sizes())
+            .select(layout.checks(_block(container, size)))
+            .collect(optimizations=pl.QueryOptFlags.none())
         )
+        proven = all(checks.row(0))
     except _READER_ERRORS:
         return None
     except BaseException as e:
@@ -119,8 +128,10 @@ def decode_body(writer: WriterSchema, body: bytes) -> dict[str, Any]:
 
 
 # --- the object container ---------------------------------------------------------------------
-def _container(schema_text: str, count: int, data: bytes) -> bytes:
-    """An uncompressed object container file holding `count` records (`data`) as one block."""
+def _container(schema_text: str, bodies: Sequence[bytes], size: int) -> bytes:
+    """An uncompressed object container file holding `bodies` (`size` bytes) as one block.
+
+    One join copies the bodies once, straight into the container."""
     header = b"".join(
         (
             _MAGIC,
@@ -133,7 +144,13 @@ def _container(schema_text: str, count: int, data: bytes) -> bytes:
             _SYNC,
         )
     )
-    return b"".join((header, encode_long(count), encode_long(len(data)), data, _SYNC))
+    return b"".join((header, encode_long(len(bodies)), encode_long(size), *bodies, _SYNC))
+
+
+def _block(container: bytes, size: int) -> pa.Buffer:
+    """The block's record data inside `container` (zero-copy): it ends before the sync."""
+    end = len(container) - len(_SYNC)
+    return pa.py_buffer(container).slice(end - size, size)
 
 
 # --- canonical encoded sizes, as polars expressions ------------------------------------------
@@ -200,57 +217,66 @@ def _string_array_size(column: pl.Expr) -> pl.Expr:
 
 @dataclass(frozen=True)
 class _Layout:
-    """Per field, its canonical encoded size; and where the nullable unions are."""
+    """Per field, its canonical encoded size; where the nullable unions are; value limits."""
 
     sizes: list[pl.Expr]
     # (field position, column, position of "null" among the union's two branches)
     unions: list[tuple[int, str, int]]
+    values_fit: pl.Expr
+
+    def checks(self, block: pa.Buffer) -> list[pl.Expr]:
+        """Boolean aggregates, all true iff the decoded rows are proven aligned and exact.
+
+        Row sizes: every row's canonical size equals its body's length (see the module doc).
+        Branch bytes: every union's branch byte is 0 or 1 (zigzag 0x00/0x02) and matches
+        null-ness. The reader treats any other branch index as the value branch, which has the
+        same size, so the size proof cannot see it; fastavro rejects it. Once rows are aligned
+        the byte offset of each field is known (body start plus the sizes of the fields before
+        it): read the branch bytes straight from the block. (Were rows misaligned, an offset
+        may fall outside the block: the query fails, and the caller falls back too.)
+        """
+        length = pl.col(_LENGTH)
+        sizes = [pl.col(f"{_SIZE}{position}") for position in range(len(self.sizes))]
+        checks = [
+            (pl.sum_horizontal(sizes) == length).all().alias("sizes"),
+            self.values_fit.alias("values"),
+        ]
+        if self.unions:
+            data = pl.lit(
+                pl.Series("block", pa.Array.from_buffers(pa.uint8(), block.size, [None, block]))
+            )
+            offset = length.cum_sum() - length
+            unions = {position: (column, null) for position, column, null in self.unions}
+            for position in range(max(unions) + 1):
+                if position in unions:
+                    column, null_branch = unions[position]
+                    found = data.gather(offset).cast(pl.Int64)
+                    is_null = pl.col(column).is_null()
+                    expected = pl.when(is_null).then(null_branch).otherwise(1 - null_branch) * 2
+                    checks.append((found == expected).all().alias(f"branch_{position}"))
+                offset = offset + sizes[position]
+        return checks
+
+    def with_sizes(self) -> list[pl.Expr]:
+        """The per-field size columns the checks read."""
+        return [size.alias(f"{_SIZE}{position}") for position, size in enumerate(self.sizes)]
 
 
-def _layout(raw: dict[str, Any]) -> _Layout | None:
-    """The size model of record schema `raw`; None when some field type is not modelled."""
+@functools.lru_cache(maxsize=256)
+def _layout(schema_text: str) -> _Layout | None:
+    """The size model of record schema `schema_text`; None when some field type is not
+    modelled. Cached: a writer schema's expressions are built once, not per block."""
+    raw = json.loads(schema_text)
     sizes: list[pl.Expr] = []
     unions: list[tuple[int, str, int]] = []
     for position, field in enumerate(raw["fields"]):
         size = _type_size(field["type"], pl.col(field["name"]))
         if size is None:
             return None
-        sizes.append(size.alias(f"size_{position}"))
+        sizes.append(size)
         if isinstance(field["type"], list):
             unions.append((position, field["name"], field["type"].index("null")))
-    return _Layout(sizes, unions)
-
-
-def _branches_valid(
-    frame: pl.DataFrame, layout: _Layout, sizes: pl.DataFrame, lengths: pl.Series, data: bytes
-) -> bool:
-    """Every union's branch byte is 0 or 1 (zigzag 0x00/0x02) and matches null-ness.
-
-    The reader treats any other branch index as the value branch, which has the same size, so
-    the size proof cannot see it; fastavro rejects it. Once rows are aligned, the byte offset
-    of each field is known (body start plus the sizes of the fields before it): read the
-    branch bytes straight from the block.
-    """
-    if not layout.unions:
-        return True
-    raw_bytes = pa.Array.from_buffers(pa.uint8(), len(data), [None, pa.py_buffer(data)])
-    block = pl.Series("block", raw_bytes)
-    offset = lengths.cum_sum() - lengths
-    unions = {position: (column, null) for position, column, null in layout.unions}
-    for position in range(max(unions) + 1):
-        if position in unions:
-            column, null_branch = unions[position]
-            found = block.gather(offset).cast(pl.Int64)
-            is_null = frame.get_column(column).is_null()
-            expected = (
-                pl.select(pl.when(is_null).then(null_branch).otherwise(1 - null_branch) * 2)
-                .to_series()
-                .cast(pl.Int64)
-            )
-            if not bool((found == expected).all()):
-                return False
-        offset = offset + sizes.to_series(position)
-    return True
+    return _Layout(sizes, unions, _values_fit(raw))
 
 
 def _values_fit(raw: dict[str, Any]) -> pl.Expr:
@@ -267,9 +293,12 @@ def _values_fit(raw: dict[str, Any]) -> pl.Expr:
         logical = avro.get("logicalType") if isinstance(avro, dict) else None
         column = pl.col(field["name"]).to_physical()
         if logical == "decimal":
-            limit = pl.lit(10 ** int(avro["precision"]), dtype=pl.Int128)
+            limit = 10 ** int(avro["precision"])
             unscaled = column.cast(pl.Int128)
-            checks.append(((unscaled < limit) & (unscaled > -limit)).fill_null(value=True).all())
+            # Both bounds as literals: Int128 negation is not supported at run time.
+            below = unscaled < pl.lit(limit, dtype=pl.Int128)
+            above = unscaled > pl.lit(-limit, dtype=pl.Int128)
+            checks.append((below & above).fill_null(value=True).all())
         elif logical in _CALENDAR_RANGE:
             low, high = _CALENDAR_RANGE[logical]
             checks.append(column.cast(pl.Int64).is_between(low, high).fill_null(value=True).all())

@@ -8,6 +8,7 @@ whole columns instead of per record.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Mapping
@@ -47,9 +48,9 @@ class WriterSchema:
         namespace = self.raw.get("namespace")
         return f"{namespace}.{self.raw['name']}" if namespace else str(self.raw["name"])
 
-    @property
+    @functools.cached_property
     def text(self) -> str:
-        """The schema JSON (what an object-container-file header carries)."""
+        """The schema JSON (what an object-container-file header carries); once per schema."""
         return json.dumps(self.raw)
 
 
