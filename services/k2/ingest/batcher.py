@@ -116,15 +116,24 @@ class Batcher:
             batch = self._pending[tp] = PartitionBatch(start=self._starts.get(tp))
         return batch
 
-    def consumed(self, messages: Sequence[RawMessage]) -> None:
-        """Account consumed messages: offsets, counts, raw bytes, oldest timestamp."""
+    def consumed(
+        self,
+        messages: Sequence[RawMessage],
+        partitions: Sequence[int | None] | None = None,
+        value_bytes: int | None = None,
+    ) -> None:
+        """Account consumed messages: offsets, counts, raw bytes, oldest timestamp.
+
+        `partitions` (each message's) and `value_bytes` (of all values) when the caller
+        already has them: the hot path walks its messages in Python as few times as it can."""
         if not messages:
             return
         if self._opened_at is None:
             self._opened_at = time.monotonic()
         # One pass per partition run (a chunk holds long runs of one partition), not per
         # message: only the run's first and last messages are looked at in Python.
-        partitions = [m.partition() for m in messages]
+        if partitions is None:
+            partitions = [m.partition() for m in messages]
         topic = str(messages[0].topic())
         seen: set[int | None] = set()
         start = 0
@@ -147,7 +156,9 @@ class Batcher:
                 if batch.oldest_timestamp_ms is None:
                     batch.oldest_timestamp_ms = timestamp_ms
             start = end
-        self._bytes += sum(len(v) for m in messages if (v := m.value()) is not None)
+        if value_bytes is None:
+            value_bytes = sum(len(v) for m in messages if (v := m.value()) is not None)
+        self._bytes += value_bytes
         self._records += n
 
     def add_rows(self, tp: TopicPartitionKey, writer: WriterSchema, rows: pa.RecordBatch) -> None:

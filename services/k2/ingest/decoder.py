@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from k2.ingest.dlq import DeadLetter
 from k2.ingest.errors import RecordError
-from k2.ingest.fastpath import decode_block, decode_body
+from k2.ingest.fastpath import decode_array, decode_block, decode_body
 from k2.ingest.schemas import WriterSchema, WriterSchemas
 from k2.ingest.source import RawMessage
 from k2.serde.wire import HEADER_SIZE, Framed, WireFormatError
@@ -37,6 +38,7 @@ class DecodeResult:
 
     chunks: list[DecodedChunk]
     dead: list[DeadLetter]
+    value_bytes: int = 0  # raw bytes of the chunk's message values
 
 
 # Every reason the decoder (with `k2.ingest.fastpath` and `k2.ingest.schemas`) dead-letters for.
@@ -68,13 +70,16 @@ class Decoder:
 
     def decode(self, messages: Sequence[RawMessage]) -> DecodeResult:
         """Decode `messages`; every message ends up in exactly one chunk row or dead letter."""
+        values = [message.value() for message in messages]
+        uniform = self._uniform(messages, values) if self._fast else None
+        if uniform is not None:
+            return uniform
         groups: dict[int, tuple[WriterSchema, list[RawMessage], list[bytes]]] = {}
         dead: list[DeadLetter] = []
         # Group by the 5 header bytes themselves (magic byte + schema id): no object and no
         # struct unpack per message; only a header seen for the first time is parsed.
         headers: dict[bytes, tuple[WriterSchema, list[RawMessage], list[bytes]] | None] = {}
-        for message in messages:
-            value = message.value()
+        for message, value in zip(messages, values, strict=True):
             header = value[:HEADER_SIZE] if value is not None else None
             group = headers.get(header) if header is not None else None
             if group is None:
@@ -98,7 +103,42 @@ class Decoder:
         chunks: list[DecodedChunk] = []
         for writer, group_messages, bodies in groups.values():
             self._decode_group(writer, group_messages, bodies, chunks, dead)
-        return DecodeResult(chunks, dead)
+        value_bytes = sum(len(value) for value in values if value is not None)
+        return DecodeResult(chunks, dead, value_bytes)
+
+    def _uniform(
+        self, messages: Sequence[RawMessage], values: list[bytes | None]
+    ) -> DecodeResult | None:
+        """The common case without any Python per message: every value carries the same
+        5-byte header and the whole chunk decodes as one proven block. None: anything else
+        (a null value, another header, an unknown schema, a declined block), which the general
+        path then groups, decodes and dead-letters message by message."""
+        first = values[0] if values else None
+        if first is None or len(first) < HEADER_SIZE:
+            return None
+        try:
+            array = pa.array(values, type=pa.large_binary())
+        except (pa.ArrowException, TypeError):
+            return None
+        header = first[:HEADER_SIZE]
+        same = pc.equal(
+            pc.binary_slice(array, 0, HEADER_SIZE), pa.scalar(header, pa.large_binary())
+        )
+        if array.null_count or not pc.all(same).as_py():
+            return None
+        try:
+            writer = self._schemas.get(Framed.parse(header).schema_id)
+        except (WireFormatError, RecordError):
+            return None
+        lengths = pc.binary_length(array)
+        # stop = the longest value ("to the end"): pyarrow 21 fails on stop=None and sizes
+        # its output from the stop ("Negative buffer resize" on overflow).
+        longest = pc.max(lengths).as_py()
+        batch = decode_array(writer, pc.binary_slice(array, HEADER_SIZE, longest))
+        if batch is None:
+            return None
+        value_bytes = pc.sum(lengths).as_py()
+        return DecodeResult([DecodedChunk(writer, batch, messages)], [], value_bytes)
 
     def _decode_group(
         self,

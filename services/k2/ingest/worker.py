@@ -202,8 +202,9 @@ class IngestWorker:
     def process(self, messages: Sequence[RawMessage]) -> None:
         """Decode, validate and dedup one poll chunk into the open batch."""
         self._metrics.consumed(len(messages))
-        self._batcher.consumed(messages)
+        partitions = [m.partition() for m in messages]
         result: DecodeResult = self._retrying(lambda: self._decoder.decode(messages))
+        self._batcher.consumed(messages, partitions, result.value_bytes)
         dead = list(result.dead)
         if self._required is None:
             self._required = self._retrying(self._sink.required_columns)
@@ -229,7 +230,12 @@ class IngestWorker:
                         "identity already ingested at another offset",
                     )
                 )
-            self._add_rows(chunk.writer, chunk.batch, chunk.messages, keep)
+            chunk_partitions = (
+                partitions
+                if chunk.messages is messages
+                else [m.partition() for m in chunk.messages]
+            )
+            self._add_rows(chunk.writer, chunk.batch, chunk.messages, chunk_partitions, keep)
         self._budget.record(len(messages), dead)
         self._batcher.add_dead(dead)
 
@@ -253,11 +259,11 @@ class IngestWorker:
         writer: WriterSchema,
         batch: pa.RecordBatch,
         messages: Sequence[RawMessage],
+        partitions: Sequence[int | None],
         keep: list[bool],
     ) -> None:
         # A poll chunk holds long runs of one partition: each run's rows are a zero-copy slice
         # (filtered only when some of its rows were rejected), not a mask over the whole chunk.
-        partitions = [m.partition() for m in messages]
         topic = str(messages[0].topic()) if messages else self._dataset.topic.name
         start, n = 0, len(messages)
         while start < n:
