@@ -187,6 +187,10 @@ class Batcher:
         """Whether the commit policy says flush now."""
         return self._policy.should_flush(self._records, self._bytes, self.age_s())
 
+    def is_full(self) -> bool:
+        """Whether the batch reached a size limit (it must be committed before it grows)."""
+        return self._policy.is_full(self._records, self._bytes)
+
     def take(self) -> PendingBatch:
         """Hand over the open batch; the next one starts where this one ends."""
         pending = PendingBatch({tp: b for tp, b in self._pending.items() if b.consumed})

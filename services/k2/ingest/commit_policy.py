@@ -19,6 +19,10 @@ class CommitPolicy:
             return False
         return records >= self.max_records or raw_bytes >= self.max_bytes or age_s >= self.max_age_s
 
+    def is_full(self, records: int, raw_bytes: int) -> bool:
+        """True when a batch of this size must not grow further (age aside)."""
+        return records >= self.max_records or raw_bytes >= self.max_bytes
+
     def time_left(self, age_s: float) -> float:
         """Seconds until the age limit fires (never negative)."""
         return max(0.0, self.max_age_s - age_s)

@@ -27,7 +27,9 @@ class IngestSettings(BaseSettings):
     # librdkafka's prefetch queue per partition (queued.max.messages.kbytes): with the
     # buffered batch and Arrow copies it sets the worker's peak RSS.
     consumer_queue_kbytes: int = Field(default=8 * 1024, ge=1_024)
-    poll_batch: int = Field(default=10_000, ge=1)
+    # Messages per poll: larger chunks amortise per-call costs (decode, dedup); 25k keeps the
+    # chunk's transient memory ~10 MB (50k was ~8% faster and ~60 MB more at peak).
+    poll_batch: int = Field(default=25_000, ge=1)
     poll_timeout_s: float = Field(default=0.1, gt=0)
     # DLQ budget: stop when more than max_ratio of the last `window` records were invalid.
     dlq_max_ratio: float = Field(default=0.5, ge=0, le=1)
@@ -48,6 +50,9 @@ class IngestSettings(BaseSettings):
     # Arrow on the system allocator, few glibc arenas, freed memory returned after each
     # commit (k2.ingest.memory): peak RSS stays near the live data.
     bounded_native_memory: bool = True
+    # Young-generation threshold of the cyclic GC while ingesting (k2.ingest.memory.relax_gc);
+    # 0 keeps the interpreter's defaults.
+    gc_young_threshold: int = Field(default=100_000, ge=0)
     # Commit on a background thread while the next batch is consumed (one commit in flight).
     commit_in_background: bool = True
 

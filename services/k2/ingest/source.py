@@ -41,6 +41,7 @@ LagCallback = Callable[[str, int, int], None]
 # librdkafka reports per-partition lag in its statistics (from the high watermarks its fetches
 # already carry), so lag costs no broker round trip on the commit path.
 STATS_INTERVAL_MS = 5_000
+HEARTBEAT_MS = 500
 
 
 class KafkaSource:
@@ -72,9 +73,16 @@ class KafkaSource:
             "partition.assignment.strategy": "cooperative-sticky",
             "session.timeout.ms": session_timeout_ms,
             "max.poll.interval.ms": max_poll_interval_ms,
+            # A member that owns nothing learns of a rebalance from its next heartbeat: at the
+            # default 3 s, a worker joining a busy group waited ~3 s for its partitions.
+            "heartbeat.interval.ms": min(HEARTBEAT_MS, session_timeout_ms // 3),
             # The prefetch queue bounds the worker's memory: librdkafka holds up to this much
             # per partition ahead of the application.
             "fetch.max.bytes": min(64 * 1024 * 1024, queued_max_kbytes * 1024),
+            # One fetch may fill the queue from one partition: at librdkafka's default (1 MiB a
+            # partition) fetch round trips, not the worker, bounded a catch-up read (measured:
+            # 1.5M records read in 10.6 s at the default, 8.4 s at 8 MiB).
+            "max.partition.fetch.bytes": min(64 * 1024 * 1024, queued_max_kbytes * 1024),
             "queued.max.messages.kbytes": queued_max_kbytes,
             "client.id": group_id,
         }

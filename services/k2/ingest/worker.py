@@ -31,7 +31,7 @@ from k2.ingest.decoder import DECODE_REASONS, Decoder, DecodeResult
 from k2.ingest.dedup import TableIdentities
 from k2.ingest.dlq import DeadLetter, DlqBudget, DlqWriter
 from k2.ingest.errors import DlqBudgetExceededError, DlqDeliveryError
-from k2.ingest.memory import release_free_memory
+from k2.ingest.memory import relax_gc, release_free_memory
 from k2.ingest.metrics import IngestMetrics
 from k2.ingest.schemas import RegistryUnavailableError, WriterSchema
 from k2.ingest.sequence import SequenceTracker
@@ -53,6 +53,8 @@ TRANSIENT = (
     KafkaException,
 )
 DUPLICATE = "duplicate"
+# Poll timeout while a due batch waits for the commit in flight to finish.
+DUE_POLL_S = 0.01
 # Test-only fault injection: the reliability tests kill the process at these points.
 FAULT_ENV = "K2_INGEST_FAULT"
 FAULT_AFTER_DLQ = "after-dlq-send"
@@ -173,18 +175,26 @@ class IngestWorker:
     def run(self, max_seconds: float | None = None) -> None:
         """Consume until stopped (or `max_seconds`), then flush and leave the group."""
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        if self._settings.gc_young_threshold:
+            relax_gc(self._settings.gc_young_threshold)
         try:
             while not self._stopping and (deadline is None or time.monotonic() < deadline):
                 timeout = min(
                     self._settings.poll_timeout_s,
                     self._settings.commit_policy().time_left(self._batcher.age_s()),
                 )
+                if self._inflight is not None and self._batcher.should_flush():
+                    timeout = DUE_POLL_S  # due, waiting for the commit in flight: keep reading
                 messages = self._source.poll(self._settings.poll_batch, max(timeout, 0.001))
                 if messages:
                     self.process(messages)
                 if self._inflight is not None and self._inflight.done():
                     self._join()
-                if self._batcher.should_flush():
+                # A due batch waits for the commit in flight while it keeps filling (the loop
+                # would otherwise sit idle in `_join`); only a full batch waits for it here.
+                if self._batcher.should_flush() and (
+                    self._inflight is None or self._batcher.is_full()
+                ):
                     self._flush()
             self._flush(wait=True)
         except DlqBudgetExceededError:
