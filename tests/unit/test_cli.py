@@ -42,3 +42,5 @@ def test_an_ingest_worker_imports_no_other_command() -> None:
     assert "k2.cli.ingest" in loaded
     others = {module.split(":")[0] for name, module in COMMANDS.items() if name != "ingest"}
     assert others & loaded == set()
+    # The worker reads schemas by id itself: confluent's registry client costs ~0.3 s to import.
+    assert "confluent_kafka.schema_registry" not in loaded

@@ -18,7 +18,6 @@ from k2.ingest.metrics import IngestMetrics
 from k2.ingest.schemas import RegistrySchemaSource, WriterSchemas
 from k2.ingest.sink import IcebergSink
 from k2.ingest.worker import IngestWorker
-from k2.serde.serializer import registry_client
 from k2.settings import Endpoints
 
 
@@ -42,9 +41,7 @@ def build_worker(
         bound_native_memory()
     dataset = catalogue_for(prefix).dataset(table)
     expected = latest_schema(dataset.schema_name).full_name
-    schemas = WriterSchemas(
-        RegistrySchemaSource(registry_client(endpoints.schema_registry_url)), expected
-    )
+    schemas = WriterSchemas(RegistrySchemaSource(endpoints.schema_registry_url), expected)
     try:
         writer_id = f"{socket.gethostname()}:{os.getpid()}"
         sink = IcebergSink(
