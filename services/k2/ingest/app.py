@@ -47,7 +47,7 @@ def build_worker(
         sink = IcebergSink(
             load_catalog(endpoints), dataset.table_identifier, writer_id, settings.commit_attempts
         )
-        return IngestWorker(
+        worker = IngestWorker(
             dataset,
             None,
             bootstrap_servers=endpoints.kafka_bootstrap_servers,
@@ -61,3 +61,7 @@ def build_worker(
     except BaseException:
         schemas.close()  # the worker closes it when it stops; nobody will if it never starts
         raise
+    # The consumer has subscribed: its group join runs in librdkafka's threads from here on,
+    # while the table loads (the first assignment reads its offsets).
+    sink.preload()
+    return worker

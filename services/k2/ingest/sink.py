@@ -90,6 +90,18 @@ class IcebergSink:
         self._table: Table | None = None
         self._known_fields: set[str] = set()
 
+    def preload(self) -> None:
+        """Load the table ahead of the first assignment (which needs its offsets).
+
+        Called while the consumer joins its group in librdkafka's threads, so that the load
+        overlaps the join instead of following it. A failure is only logged: the assignment
+        loads the table again, where a dependency that is down is retried.
+        """
+        try:
+            self.table()
+        except Exception as e:
+            log.info("table %s not preloaded: %r", self._identifier, e)
+
     def table(self) -> Table:
         """The table, loaded once and refreshed before each commit."""
         if self._table is None:
