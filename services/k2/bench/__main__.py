@@ -1,8 +1,8 @@
 """`python -m k2.bench` (`task bench`): run the selected parts, print JSON, save it to results/.
 
 Parts: hotpath, throughput, freshness, rss, startup (`--only hotpath,rss`); `profile` (a
-worker under cProfile, at most 400k records) runs only when named. Parts that need a
-stack use the one named by K2_* variables, or start an ephemeral one for the run.
+worker process sampled by py-spy, at most 400k records) runs only when named. Parts that
+need a stack use the one named by K2_* variables, or start an ephemeral one for the run.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from k2.bench import freshness, hotpath, profile, results, startup, throughput
-from k2.bench.environment import stack_endpoints
+from k2.bench.environment import stack_under_test
 
 PARTS = ("hotpath", "throughput", "freshness", "rss", "startup")
 OPTIONAL_PARTS = ("profile",)  # only when named: it slows the worker down
@@ -51,15 +51,15 @@ def run_parts(
     if "hotpath" in chosen:
         parts["hotpath"] = hotpath.run(hot_records)
     if STACK_PARTS & set(chosen):
-        with stack_endpoints() as endpoints:
+        with stack_under_test() as stack:
             if "throughput" in chosen:
-                parts["throughput"] = throughput.run(endpoints, records, logs)
+                parts["throughput"] = throughput.run(stack, records, logs)
             elif "rss" in chosen:
-                parts["throughput"] = throughput.run(endpoints, records, logs, (1,))
+                parts["throughput"] = throughput.run(stack, records, logs, (1,))
             if "freshness" in chosen:
-                parts["freshness"] = freshness.run(endpoints, rates, rate_seconds, logs)
+                parts["freshness"] = freshness.run(stack.endpoints, rates, rate_seconds, logs)
             if "profile" in chosen:
-                parts["profile"] = profile.run(endpoints, min(records, 400_000), logs)
+                parts["profile"] = profile.run(stack, min(records, 400_000), logs)
     if "rss" in chosen:
         peaks = [mb for r in parts["throughput"]["runs"] for mb in r["peak_rss_mb"]]
         if "freshness" in parts:

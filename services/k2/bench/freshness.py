@@ -14,27 +14,21 @@ from typing import Any
 from k2.bench.environment import bootstrapped, unique_prefix
 from k2.bench.preload import TradeProducer
 from k2.bench.visibility import SnapshotWatcher, freshness, summary
-from k2.bench.workers import WorkerProcess
+from k2.bench.workers import WorkerProcess, wait_for_rows
 from k2.catalog import load_catalog
-from k2.errors import K2Error
 from k2.settings import Endpoints
 
 WARMUP_RECORDS = 2_000
 DRAIN_TIMEOUT_S = 300.0
+POLL_S = 0.2
 
 
 def _drain(
     watcher: SnapshotWatcher, topic: str, partitions: int, target: int, worker: WorkerProcess
 ) -> None:
-    deadline = time.monotonic() + DRAIN_TIMEOUT_S
-    while watcher.total(topic, partitions) < target:
-        if time.monotonic() > deadline:
-            raise K2Error(f"worker did not catch up to {target} records in time")
-        worker.check_alive()
-        worker.sample_rss()
-        time.sleep(0.2)
-        if not watcher.is_running:
-            watcher.poll()
+    wait_for_rows(
+        watcher, topic, partitions, target, [worker], timeout_s=DRAIN_TIMEOUT_S, poll_s=POLL_S
+    )
 
 
 def run(endpoints: Endpoints, rates: tuple[int, ...], seconds: float, logs: Path) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 The same pre-loaded topic serves both runs: after the one-worker run the table is dropped and
 bootstrapped again, and since a worker starts from the offsets recorded in its table (none
 now), the two-worker run (one consumer group) reads the topic from the beginning again.
+Each run also says where the machine's CPU went while it ran (`k2.bench.cpu`): workers,
+every stack service, the bench itself and everything else.
 """
 
 from __future__ import annotations
@@ -11,19 +13,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from k2.bench.environment import bootstrapped, unique_prefix
+from k2.bench.cpu import CpuMeter
+from k2.bench.environment import StackUnderTest, bootstrapped, unique_prefix
 from k2.bench.preload import TradeProducer
 from k2.bench.visibility import SnapshotWatcher
-from k2.bench.workers import WorkerProcess
+from k2.bench.workers import WorkerProcess, wait_for_rows
 from k2.catalog import load_catalog
-from k2.errors import K2Error
-from k2.settings import Endpoints
 
 DONE_TIMEOUT_S = 900.0
 
 
 def _timed_run(
-    endpoints: Endpoints,
+    stack: StackUnderTest,
     prefix: str,
     *,
     workers: int,
@@ -31,27 +32,25 @@ def _timed_run(
     value_bytes: int,
     logs: Path,
 ) -> dict[str, Any]:
+    endpoints = stack.endpoints
     catalogue = bootstrapped(endpoints, prefix)
     dataset = catalogue.dataset("trades")
     catalog = load_catalog(endpoints)
     watcher = SnapshotWatcher(catalog, dataset.table_identifier, interval_s=0.5)
     watcher.poll(record=False)
     group = {"K2_INGEST_GROUP_ID_PREFIX": f"k2-bench-{workers}w-"}
+    meter = CpuMeter(stack.service_pids()).start()
     started = time.time()
     procs = [
         WorkerProcess(endpoints, "trades", prefix, logs / f"{prefix}w{workers}-{i}.log", group)
         for i in range(workers)
     ]
+    for proc in procs:
+        meter.track("workers", proc.pid)
     try:
-        deadline = time.monotonic() + DONE_TIMEOUT_S
-        while watcher.total(dataset.topic.name, dataset.topic.partitions) < records:
-            if time.monotonic() > deadline:
-                raise K2Error(f"{workers} worker(s) did not commit {records} records in time")
-            for proc in procs:
-                proc.check_alive()
-                proc.sample_rss()
-            time.sleep(0.5)
-            watcher.poll()
+        topic, partitions = dataset.topic.name, dataset.topic.partitions
+        wait_for_rows(watcher, topic, partitions, records, procs, timeout_s=DONE_TIMEOUT_S)
+        cpu = meter.finish()  # every row committed: the workers' shutdown is not counted
     finally:
         for proc in procs:
             proc.stop()
@@ -71,17 +70,21 @@ def _timed_run(
         "peak_rss_mb": [round((p.peak_rss or 0) / 2**20, 1) for p in procs],
         # CPU seconds of the workers (startup included) per million records: comparable
         # across runs on a machine whose load from other work varies.
-        "worker_cpu_s_per_million": round(
-            sum(p.cpu_s or 0.0 for p in procs) / records * 1_000_000, 2
-        ),
+        "worker_cpu_s_per_million": _per_million(cpu["cpu_s"]["workers"], records),
+        "cpu": cpu,
         "worker_logs": [str(p.log_file) for p in procs],
     }
 
 
+def _per_million(cpu_s: float | str, records: int) -> float | None:
+    return round(cpu_s / records * 1_000_000, 2) if isinstance(cpu_s, float) else None
+
+
 def run(
-    endpoints: Endpoints, records: int, logs: Path, worker_counts: tuple[int, ...] = (1, 2)
+    stack: StackUnderTest, records: int, logs: Path, worker_counts: tuple[int, ...] = (1, 2)
 ) -> dict[str, Any]:
     """Pre-load `records` trades once; time 1 and 2 workers ingesting all of them."""
+    endpoints = stack.endpoints
     prefix = unique_prefix("bench")
     catalogue = bootstrapped(endpoints, prefix)
     dataset = catalogue.dataset("trades")
@@ -104,7 +107,7 @@ def run(
             catalog.purge_table(dataset.table_identifier)
         result["runs"].append(
             _timed_run(
-                endpoints,
+                stack,
                 prefix,
                 workers=workers,
                 records=produced.records,

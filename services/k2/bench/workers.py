@@ -1,12 +1,15 @@
-"""Ingest workers as child processes (`k2 ingest run`), and their peak memory from /proc."""
+"""Ingest workers as child processes (`k2 ingest run`), their peak memory from /proc, and
+waiting for them to commit a number of rows."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from k2.bench.visibility import SnapshotWatcher
 from k2.children import k2_command, stop
 from k2.errors import K2Error
 from k2.settings import Endpoints
@@ -26,16 +29,6 @@ def peak_rss_bytes(pid: int) -> int | None:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     return None
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds the process has used so far, or None once it has gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    # After the ")" closing the command name: fields[11] is utime, fields[12] stime (ticks).
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class WorkerProcess:
@@ -60,7 +53,6 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
             )
         self.peak_rss: int | None = None
-        self.cpu_s: float | None = None
 
     @property
     def pid(self) -> int:
@@ -72,9 +64,6 @@ class WorkerProcess:
         value = peak_rss_bytes(self._proc.pid)
         if value is not None:
             self.peak_rss = max(value, self.peak_rss or 0)
-        cpu = cpu_seconds(self._proc.pid)
-        if cpu is not None:
-            self.cpu_s = cpu  # load-independent cost: CPU seconds, not wall time
         return self.peak_rss
 
     def check_alive(self) -> None:
@@ -87,3 +76,27 @@ class WorkerProcess:
         """SIGTERM (graceful: flush, commit, leave the group), then wait; kill if it hangs."""
         self.sample_rss()
         return stop(self._proc)
+
+
+def wait_for_rows(
+    watcher: SnapshotWatcher,
+    topic: str,
+    partitions: int,
+    target: int,
+    workers: Sequence[WorkerProcess],
+    *,
+    timeout_s: float,
+    poll_s: float = 0.5,
+) -> None:
+    """Until the table has consumed `target` records of `topic`; every worker is checked
+    alive and its peak memory sampled meanwhile. The watcher is polled here unless running."""
+    deadline = time.monotonic() + timeout_s
+    while watcher.total(topic, partitions) < target:
+        if time.monotonic() > deadline:
+            raise WorkerError(f"{len(workers)} worker(s) did not commit {target} records in time")
+        for worker in workers:
+            worker.check_alive()
+            worker.sample_rss()
+        time.sleep(poll_s)
+        if not watcher.is_running:
+            watcher.poll()
