@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
+
+_KEYS = ["exchange", "symbol"]
 
 
 @dataclass(frozen=True)
@@ -43,46 +45,42 @@ class SequenceTracker:
                 out_of_order += 1
         return SequenceReport(gaps, out_of_order)
 
-    def observe_batch(self, rows: pa.RecordBatch) -> SequenceReport:
-        """`observe` over whole columns: per instrument, numpy over its sequences in row order
-        (a running maximum), instead of Python per row. Null sequences are skipped."""
-        table = pa.table(
-            {
-                "exchange": rows.column("exchange"),
-                "symbol": rows.column("symbol"),
-                "sequence": rows.column("venue_sequence"),
-            }
-        ).filter(pc.is_valid(rows.column("venue_sequence")))
-        grouped = table.group_by(["exchange", "symbol"], use_threads=False).aggregate(
-            [("sequence", "list")]
+    def observe_batch(self, rows: pa.RecordBatch | pa.Table) -> SequenceReport:
+        """`observe` over whole columns, every instrument at once (polars window functions),
+        instead of Python or Arrow calls per row or per instrument: the highest sequence seen
+        before each row is the larger of the instrument's last one and its running maximum
+        over the earlier rows of the batch. Null sequences are skipped."""
+        frame = pl.from_arrow(rows.select(["exchange", "symbol", "venue_sequence"]))
+        assert isinstance(frame, pl.DataFrame)  # a batch or table converts to a frame
+        frame = frame.rename({"venue_sequence": "sequence"}).filter(
+            pl.col("sequence").is_not_null()
         )
-        gaps = out_of_order = 0
+        if frame.is_empty():
+            return SequenceReport(0, 0)
+        frame = frame.with_columns(pl.col("sequence").cast(pl.Int64))
         last = self._last
-        lists = grouped.column("sequence_list").combine_chunks()
-        for index, (exchange, symbol) in enumerate(
-            zip(
-                grouped.column("exchange").to_pylist(),
-                grouped.column("symbol").to_pylist(),
-                strict=True,
+        instruments = frame.select(_KEYS).unique(maintain_order=True)
+        previous = instruments.with_columns(
+            pl.Series(
+                "previous",
+                [last.get((e, s)) for e, s in instruments.iter_rows()],
+                dtype=pl.Int64,
             )
-        ):
-            sequences = pc.cast(lists[index].values, pa.int64())
-            instrument = (exchange, symbol)
-            previous = last.get(instrument)
-            if previous is None:
-                previous = sequences[0].as_py()
-                sequences = sequences[1:]
-            if len(sequences) == 0:
-                last[instrument] = previous
-                continue
-            # Running maximum before each row: the highest sequence seen so far.
-            seen = pc.cumulative_max(
-                pa.concat_arrays([pa.array([previous], pa.int64()), sequences])
-            )
-            before = seen[:-1]
-            advanced = pc.greater(sequences, before)
-            out_of_order += len(sequences) - pc.sum(advanced).as_py()
-            jumped = pc.and_(advanced, pc.greater(sequences, pc.add(before, 1)))
-            gaps += pc.sum(jumped).as_py()
-            last[instrument] = seen[-1].as_py()
-        return SequenceReport(gaps, out_of_order)
+        )
+        sequence = pl.col("sequence")
+        before = pl.max_horizontal(
+            pl.col("previous"), sequence.cum_max().shift(1).over(_KEYS)
+        ).alias("before")
+        judged = frame.join(previous, on=_KEYS, how="left", maintain_order="left").select(
+            sequence, before
+        )
+        counts = judged.filter(pl.col("before").is_not_null()).select(
+            (sequence > pl.col("before") + 1).sum().alias("gaps"),
+            (sequence <= pl.col("before")).sum().alias("out_of_order"),
+        )
+        highest = frame.group_by(_KEYS).agg(sequence.max())
+        for exchange, symbol, top in highest.iter_rows():
+            known = last.get((exchange, symbol))
+            last[(exchange, symbol)] = top if known is None else max(known, top)
+        gaps, out_of_order = counts.row(0)
+        return SequenceReport(int(gaps), int(out_of_order))

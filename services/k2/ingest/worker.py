@@ -345,11 +345,26 @@ class IngestWorker:
             for timestamp_ms in batch.chunk_timestamps_ms:
                 if timestamp_ms > 0:
                     self._metrics.freshness((done.finished_ms - timestamp_ms) / 1000)
-            # Sequence counters only count committed rows: a dropped batch is read again
-            # (by us or the new owner), so counting before the commit would count it twice.
-            # Only this thread touches the tracker (commits run one at a time, in order).
-            for _writer, rows in batch.rows:
-                self._observe_sequences(rows)
+        # Sequence counters only count committed rows: a dropped batch is read again (by us or
+        # the new owner), so counting before the commit would count it twice. Only this thread
+        # touches the tracker (commits run one at a time, in order).
+        self._observe_sequences(committed)
+
+    def _observe_sequences(self, committed: PendingBatch) -> None:
+        """One observation over the whole commit: it holds hundreds of small row chunks (a
+        poll chunk's run per partition), and a call per chunk cost seconds per commit. A
+        symbol lives in one partition, so concatenating keeps each one's rows in order."""
+        columns = ["exchange", "symbol", "venue_sequence"]
+        pieces = [
+            pa.RecordBatch.from_arrays(rows.select(columns).columns, names=columns)
+            for batch in committed.partitions.values()
+            for _writer, rows in batch.rows
+            if "venue_sequence" in rows.schema.names
+        ]
+        if not pieces:
+            return
+        report = self._sequences.observe_batch(pa.Table.from_batches(pieces))
+        self._metrics.sequences(report.gaps, report.out_of_order)
 
     def _apply(self, done: _Done) -> None:
         outcome = done.outcome
@@ -383,12 +398,6 @@ class IngestWorker:
                 }
             },
         )
-
-    def _observe_sequences(self, rows: pa.RecordBatch) -> None:
-        if "venue_sequence" not in rows.schema.names:
-            return
-        report = self._sequences.observe_batch(rows)
-        self._metrics.sequences(report.gaps, report.out_of_order)
 
     def _retrying(self, action: Callable[[], T]) -> T:
         """Run `action`, backing off while a dependency is down (no crash loop)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import struct
 from decimal import Decimal
 from typing import Any
@@ -140,6 +141,27 @@ def test_sequence_tracker_over_columns_equals_per_row() -> None:
         expected.gaps,
         expected.out_of_order,
     )
+
+
+def test_sequence_tracker_over_columns_equals_per_row_on_random_batches() -> None:
+    rng = random.Random(7)
+    per_row, columns = SequenceTracker(), SequenceTracker()
+    totals = [0, 0]
+    for _batch in range(30):
+        n = rng.randrange(1, 60)
+        exchanges = [rng.choice("XY") for _ in range(n)]
+        symbols = [rng.choice("ABCD") for _ in range(n)]
+        sequences = [rng.randrange(0, 40) for _ in range(n)]
+        expected = per_row.observe(exchanges, symbols, sequences)
+        found = columns.observe_batch(
+            pa.RecordBatch.from_pydict(
+                {"exchange": exchanges, "symbol": symbols, "venue_sequence": sequences}
+            )
+        )
+        assert (found.gaps, found.out_of_order) == (expected.gaps, expected.out_of_order)
+        totals[0] += found.gaps
+        totals[1] += found.out_of_order
+    assert all(totals)  # the data exercised both counters
 
 
 @pytest.mark.parametrize("fast", [False, True])
