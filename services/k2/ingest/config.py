@@ -24,9 +24,10 @@ class IngestSettings(BaseSettings):
     max_age_s: float = Field(default=0.5, gt=0)
     # Backpressure: pause every partition while this many raw bytes wait for a commit.
     max_buffered_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
-    # librdkafka's prefetch queue per partition (queued.max.messages.kbytes): with the
-    # buffered batch and Arrow copies it sets the worker's peak RSS.
-    consumer_queue_kbytes: int = Field(default=8 * 1024, ge=1_024)
+    # librdkafka's prefetch queue (queued.max.messages.kbytes, one queue for all partitions;
+    # its real footprint is a few times this): with the buffered batch and Arrow copies it
+    # sets the worker's peak RSS. Small is enough with a short fetch backoff (k2.ingest.source).
+    consumer_queue_kbytes: int = Field(default=2 * 1024, ge=1_024)
     # Messages per poll: larger chunks amortise per-call costs (decode, dedup); 25k keeps the
     # chunk's transient memory ~10 MB (50k was ~8% faster and ~60 MB more at peak).
     poll_batch: int = Field(default=25_000, ge=1)
