@@ -10,3 +10,6 @@ __version__ = "0.1.0"
 # RSS is a target (k2.ingest.memory). So: the system allocator, set before anything imports
 # pyarrow (every K2 module is under this package). A user's own setting wins.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+# polars' bundled jemalloc: one arena and a 1 s dirty-page decay instead of 8 arenas keeping
+# freed pages for 10 s (measured: ~20-40 MB less peak RSS per worker, same throughput).
+os.environ.setdefault("_RJEM_MALLOC_CONF", "narenas:1,dirty_decay_ms:1000,muzzy_decay_ms:0")

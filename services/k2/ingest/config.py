@@ -16,7 +16,9 @@ class IngestSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=INGEST_ENV_PREFIX, extra="ignore", frozen=True)
 
     # Commit policy: flush when any limit is reached (freshness ≈ max_age_s + commit time).
-    max_records: int = Field(default=200_000, ge=1)
+    # 60k records bound what a batch and its commit hold (peak RSS is a target, 512 MB):
+    # measured on 2M trades, 200k gave ~600 MB at 250k rec/s, 60k ~450-500 MB at ~195k rec/s.
+    max_records: int = Field(default=60_000, ge=1)
     max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     # 0.5 s: a batch commits on a background thread while the next one fills, so records
     # wait max_age_s + one commit (~0.4 s): measured p50 0.9 s / p99 2.0 s at 50k msg/s
@@ -28,9 +30,9 @@ class IngestSettings(BaseSettings):
     # its real footprint is a few times this): with the buffered batch and Arrow copies it
     # sets the worker's peak RSS. Small is enough with a short fetch backoff (k2.ingest.source).
     consumer_queue_kbytes: int = Field(default=2 * 1024, ge=1_024)
-    # Messages per poll: larger chunks amortise per-call costs (decode, dedup); 25k keeps the
-    # chunk's transient memory ~10 MB (50k was ~8% faster and ~60 MB more at peak).
-    poll_batch: int = Field(default=25_000, ge=1)
+    # Messages per poll: larger chunks amortise per-call costs (decode, dedup) but hold more
+    # transient memory; with 60k-record batches, 10k polls kept peak RSS under 512 MB.
+    poll_batch: int = Field(default=10_000, ge=1)
     poll_timeout_s: float = Field(default=0.1, gt=0)
     # DLQ budget: stop when more than max_ratio of the last `window` records were invalid.
     dlq_max_ratio: float = Field(default=0.5, ge=0, le=1)

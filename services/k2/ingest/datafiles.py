@@ -17,6 +17,7 @@ same ones `Transaction.append` uses, pinned by requirements.lock.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -31,6 +32,9 @@ from pyiceberg.utils.properties import property_as_int
 from k2.ingest.source import TopicPartitionKey
 
 _ROW = "__k2_row"
+# Files encoded and uploaded at a time: partitions are taken and written a few at a time, so
+# a commit holds a few partitions' copies and Parquet buffers, not the whole batch's.
+FILES_AT_ONCE = 2
 
 
 @dataclass(frozen=True)
@@ -63,48 +67,56 @@ def write_data_files(
         or TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT
     )
     write_uuid = uuid.uuid4()
-    parts: list[tuple[PartitionKey | None, pa.Table]] = []
-    if spec.is_unpartitioned():
-        parts.append((None, rows))
-    else:
-        # No combine_chunks first: Arrow 21 takes from chunked columns as fast as from
-        # contiguous ones (measured), and a combined copy was a whole batch more at peak.
-        keys = {}
-        for index, field in enumerate(spec.fields):
-            source = schema.find_field(field.source_id)
-            column = rows.column(schema.find_column_name(field.source_id) or source.name)
-            keys[f"p{index}"] = field.transform.pyarrow_transform(source.field_type)(column)
-        keys[_ROW] = pa.array(range(rows.num_rows), type=pa.int64())
-        names = [f"p{i}" for i in range(len(spec.fields))]
-        # use_threads=False keeps each group's row numbers in arrival (Kafka) order.
-        grouped = pa.table(keys).group_by(names, use_threads=False).aggregate([(_ROW, "list")])
-        values = [grouped.column(name).to_pylist() for name in names]
-        row_lists = grouped.column(f"{_ROW}_list")
-        for group in range(grouped.num_rows):
-            key = PartitionKey(
-                field_values=[
-                    PartitionFieldValue(field=field, value=values[i][group])
-                    for i, field in enumerate(spec.fields)
-                ],
-                partition_spec=spec,
-                schema=schema,
+    files: list[DataFile] = []
+    tasks: list[WriteTask] = []
+    for key, part in _parts(metadata, rows):
+        for batches in bin_pack_arrow_table(part, target_size):
+            tasks.append(
+                WriteTask(
+                    write_uuid=write_uuid,
+                    task_id=len(files) + len(tasks),
+                    record_batches=batches,
+                    partition_key=key,
+                    schema=task_schema,
+                )
             )
-            indices = row_lists[group].values
-            part = rows if len(indices) == rows.num_rows else rows.take(indices)
-            parts.append((key, part))
-    tasks = (
-        WriteTask(
-            write_uuid=write_uuid,
-            task_id=task_id,
-            record_batches=batches,
-            partition_key=key,
-            schema=task_schema,
-        )
-        for task_id, (key, batches) in enumerate(
-            (key, batches)
-            for key, part in parts
-            for batches in bin_pack_arrow_table(part, target_size)
-        )
-    )
-    files = list(write_file(io=io, table_metadata=metadata, tasks=tasks))
+        if len(tasks) >= FILES_AT_ONCE:
+            files.extend(write_file(io=io, table_metadata=metadata, tasks=iter(tasks)))
+            tasks = []
+    files.extend(write_file(io=io, table_metadata=metadata, tasks=iter(tasks)))
     return WrittenFiles(partitions, spec.spec_id, files, rows.num_rows)
+
+
+def _parts(
+    metadata: TableMetadata, rows: pa.Table
+) -> Iterator[tuple[PartitionKey | None, pa.Table]]:
+    """`rows` split by the partition spec, one partition's copy at a time."""
+    spec, schema = metadata.spec(), metadata.schema()
+    if spec.is_unpartitioned():
+        yield None, rows
+        return
+    # No combine_chunks first: Arrow 21 takes from chunked columns as fast as from
+    # contiguous ones (measured), and a combined copy was a whole batch more at peak.
+    keys = {}
+    for index, field in enumerate(spec.fields):
+        source = schema.find_field(field.source_id)
+        column = rows.column(schema.find_column_name(field.source_id) or source.name)
+        keys[f"p{index}"] = field.transform.pyarrow_transform(source.field_type)(column)
+    keys[_ROW] = pa.array(range(rows.num_rows), type=pa.int64())
+    names = [f"p{i}" for i in range(len(spec.fields))]
+    # use_threads=False keeps each group's row numbers in arrival (Kafka) order.
+    grouped = pa.table(keys).group_by(names, use_threads=False).aggregate([(_ROW, "list")])
+    values = [grouped.column(name).to_pylist() for name in names]
+    row_lists = grouped.column(f"{_ROW}_list")
+    for group in range(grouped.num_rows):
+        key = PartitionKey(
+            field_values=[
+                PartitionFieldValue(field=field, value=values[i][group])
+                for i, field in enumerate(spec.fields)
+            ],
+            partition_spec=spec,
+            schema=schema,
+        )
+        indices = row_lists[group].values
+        part = rows if len(indices) == rows.num_rows else rows.take(indices)
+        yield key, part
