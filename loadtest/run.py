@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from k2.bench.environment import bootstrapped, stack_endpoints, unique_prefix
+from k2.bench.environment import bootstrapped, stack_under_test, unique_prefix
 from k2.bench.visibility import SnapshotWatcher, freshness, summary
 from k2.bench.workers import WorkerProcess
 from k2.catalog import load_catalog
@@ -102,7 +102,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     args.reports.mkdir(parents=True, exist_ok=True)
     csv_base = args.reports / f"load-{stamp}"
-    with stack_endpoints() as endpoints:
+    with stack_under_test() as under_test:
+        endpoints = under_test.endpoints
         prefix = unique_prefix("load")
         catalogue = bootstrapped(endpoints, prefix)
         catalog = load_catalog(endpoints)
