@@ -99,6 +99,12 @@ K2_METRICS: tuple[Metric, ...] = (
         labels=_BASE,
     ),
     Metric(
+        name="k2_dependency_retries_total",
+        type=MetricType.COUNTER,
+        help="Backoffs while a dependency (Kafka, registry, S3, catalog) was unavailable",
+        labels=(*_BASE, "error"),
+    ),
+    Metric(
         name="k2_dlq_budget_exceeded_total",
         type=MetricType.COUNTER,
         help="Times the dead-letter budget (max invalid ratio) stopped a worker",

@@ -200,6 +200,7 @@ def test_worker_rides_out_an_outage(
         service_down_s=OUTAGE_S,
         worker_pid_unchanged=True,
         retries_logged=retries_logged,
+        metrics_retries=metric(final, "k2_dependency_retries_total"),
         metrics_freshness_over_bucket=held_up,
         metrics_commits_slower_than_bucket=slow_commits,
         metrics_peak_lag=scraper.peak_lag,
@@ -217,3 +218,5 @@ def test_worker_rides_out_an_outage(
     assert metric(final, "k2_records_written_total") == len(expected)
     # The outage is visible in the worker's own metrics: records that waited out the outage.
     assert held_up > 0, f"no record waited over {FRESHNESS_BUCKET}s in the metrics: {final}"
+    # Every backoff is counted in the worker's metrics too (by error class), not only logged.
+    assert metric(final, "k2_dependency_retries_total") == retries_logged

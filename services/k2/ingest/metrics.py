@@ -67,8 +67,14 @@ class IngestMetrics:
         self._budget = Counter(
             "k2_dlq_budget_exceeded_total", "DLQ budget stops", ["table"], registry=r
         )
+        self._retries = Counter(
+            "k2_dependency_retries_total",
+            "Backoffs while a dependency was unavailable, by error class",
+            ["table", "error"],
+            registry=r,
+        )
 
-    def preinitialise(self, reasons: Iterable[str]) -> None:
+    def preinitialise(self, reasons: Iterable[str], errors: Iterable[str] = ()) -> None:
         """Create every series of this table at zero, so dashboards and alerts see them from
         the start (a histogram with no observation still exports _count and _sum)."""
         for counter in (
@@ -84,6 +90,8 @@ class IngestMetrics:
             histogram.labels(self.table)
         for reason in reasons:
             self._dead.labels(self.table, reason).inc(0)
+        for error in errors:
+            self._retries.labels(self.table, error).inc(0)
 
     def consumed(self, n: int) -> None:
         """Records consumed."""
@@ -118,6 +126,10 @@ class IngestMetrics:
         """Commit conflicts (retried, not failures)."""
         if n:
             self._conflicts.labels(self.table).inc(n)
+
+    def dependency_retry(self, error: str) -> None:
+        """One backoff while a dependency was down (`error`: the exception's class name)."""
+        self._retries.labels(self.table, error).inc()
 
     def budget_exceeded(self) -> None:
         """The DLQ budget stopped the worker."""

@@ -22,7 +22,7 @@ from typing import TypeVar
 import pyarrow as pa
 from confluent_kafka import OFFSET_BEGINNING, KafkaException
 from pyiceberg.exceptions import ServerError, ServiceUnavailableError
-from tenacity import Retrying, retry_if_exception_type, wait_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
 from k2.contracts.catalogue import Dataset
 from k2.ingest.batcher import Batcher, PendingBatch
@@ -111,7 +111,9 @@ class IngestWorker:
         self._budget = DlqBudget(
             settings.dlq_max_ratio, settings.dlq_window, settings.dlq_min_records
         )
-        metrics.preinitialise([*DECODE_REASONS, *self._validator.reasons, DUPLICATE])
+        metrics.preinitialise(
+            [*DECODE_REASONS, *self._validator.reasons, DUPLICATE], [t.__name__ for t in TRANSIENT]
+        )
         self._stopping = False
         self._flushing = False
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="k2-commit")
@@ -405,18 +407,19 @@ class IngestWorker:
             retry=retry_if_exception_type(TRANSIENT),
             wait=wait_exponential(multiplier=0.2, max=self._settings.max_backoff_s),
             sleep=self._idle,
-            before_sleep=lambda state: log.warning(
-                "dependency unavailable, retrying",
-                extra={
-                    "k2": {
-                        "attempt": state.attempt_number,
-                        "error": repr(state.outcome.exception() if state.outcome else None),
-                    }
-                },
-            ),
+            before_sleep=self._backing_off,
             reraise=True,
         )
         return retrying(action)
+
+    def _backing_off(self, state: RetryCallState) -> None:
+        """Before each backoff: a log line and `k2_dependency_retries_total{error=...}`."""
+        error = state.outcome.exception() if state.outcome else None
+        self._metrics.dependency_retry(type(error).__name__)
+        log.warning(
+            "dependency unavailable, retrying",
+            extra={"k2": {"attempt": state.attempt_number, "error": repr(error)}},
+        )
 
     def _idle(self, seconds: float) -> None:
         """Back off without buffering more: partitions stay paused while we wait."""
