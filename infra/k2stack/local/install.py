@@ -94,11 +94,16 @@ def maven_artifact(cache_dir: Path, coordinates: str) -> Path:
     return files[0]
 
 
-def extract_tarball(cache_dir: Path, archive: Path, name: str) -> Path:
-    """Unpack a .tar.gz once into the cache; return the directory."""
-    target = cache_dir / "unpacked" / f"{name}-{_digest(str(archive), str(archive.stat().st_size))}"
+def unpacked_artifact(cache_dir: Path, coordinates: str, name: str) -> Path:
+    """A Maven `.tar.gz` artifact, downloaded and unpacked once into the cache; its directory.
+
+    Keyed by the coordinates alone, so a copy of the unpacked directory (K2's images carry
+    one, without the archive) is found complete without the archive beside it.
+    """
+    target = cache_dir / "unpacked" / f"{name}-{_digest(coordinates)}"
     if is_complete(target):
         return target
+    archive = maven_artifact(cache_dir, coordinates)
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     run_step(["tar", "-xzf", str(archive), "-C", str(target)], f"unpacking {archive.name}")

@@ -37,6 +37,10 @@ class Launcher(ABC):
     def prepare(self, ctx: StackContext) -> None:  # noqa: B027 - optional hook
         """Write config files and initialise data directories (idempotent)."""
 
+    def artifacts(self, ctx: StackContext) -> tuple[Path, ...]:
+        """The cache paths `install` fills and `command` runs from (K2's images copy them)."""
+        return ()
+
     @abstractmethod
     def command(self, ctx: StackContext) -> LaunchCommand:
         """The process that runs the service."""

@@ -110,6 +110,10 @@ class IcebergRestLauncher(Launcher):
     def install(self, ctx: StackContext) -> None:
         compile_wrapper(ctx.cache_dir, self._classpath(ctx))
 
+    def artifacts(self, ctx: StackContext) -> tuple[Path, ...]:
+        classpath = self._classpath(ctx)
+        return (classpath, compile_wrapper(ctx.cache_dir, classpath))
+
     def prepare(self, ctx: StackContext) -> None:
         self._tmp_dir(ctx).mkdir(parents=True, exist_ok=True)
 

@@ -141,6 +141,9 @@ class KafkaLauncher(Launcher):
     def install(self, ctx: StackContext) -> None:
         self._classpath(ctx)
 
+    def artifacts(self, ctx: StackContext) -> tuple[Path, ...]:
+        return (self._classpath(ctx),)
+
     def prepare(self, ctx: StackContext) -> None:
         service_dir = ctx.service_dir(KAFKA)
         data_dir = ctx.data_dir(KAFKA)

@@ -69,6 +69,9 @@ class PrometheusLauncher(Launcher):
     def install(self, ctx: StackContext) -> None:
         prometheus_root(ctx)
 
+    def artifacts(self, ctx: StackContext) -> tuple[Path, ...]:
+        return (prometheus_root(ctx),)
+
     def prepare(self, ctx: StackContext) -> None:
         targets_dir(ctx).mkdir(parents=True, exist_ok=True)
         ctx.data_dir(P).mkdir(parents=True, exist_ok=True)

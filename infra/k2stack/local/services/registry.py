@@ -16,7 +16,7 @@ import httpx
 
 from k2.errors import StackError
 from k2stack.local.context import StackContext
-from k2stack.local.install import extract_tarball, maven_artifact
+from k2stack.local.install import unpacked_artifact
 from k2stack.local.launcher import LaunchCommand, Launcher
 from k2stack.topology import (
     CCOMPAT_PATH,
@@ -62,6 +62,9 @@ class RegistryLauncher(Launcher):
     def install(self, ctx: StackContext) -> None:
         _distribution(ctx)
         java_for_registry()
+
+    def artifacts(self, ctx: StackContext) -> tuple[Path, ...]:
+        return (_distribution(ctx),)
 
     def prepare(self, ctx: StackContext) -> None:
         _scratch_dir(ctx).mkdir(parents=True, exist_ok=True)
@@ -221,8 +224,7 @@ def _scratch_dir(ctx: StackContext) -> Path:
 
 def _distribution(ctx: StackContext) -> Path:
     """The unpacked fast-jar directory (download and unpack once, into the shared cache)."""
-    archive = maven_artifact(ctx.cache_dir, ARTIFACT)
-    home = extract_tarball(ctx.cache_dir, archive, f"apicurio-registry-{SPEC.version}")
+    home = unpacked_artifact(ctx.cache_dir, ARTIFACT, f"apicurio-registry-{SPEC.version}")
     if not (home / RUNNER_JAR).is_file():
         raise StackError(f"registry: {ARTIFACT} unpacked without {RUNNER_JAR} in {home}")
     return home
