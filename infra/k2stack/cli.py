@@ -125,5 +125,32 @@ def logs(
     raise typer.Exit(subprocess.call(argv))
 
 
+@app.command(name="serve")
+def serve_command(
+    service: Annotated[ServiceName, typer.Argument(help="The service this container runs.")],
+) -> None:
+    """Run one service in K2's container image (its entry point; settings from K2_SERVE_*)."""
+    from k2stack.serve import serve
+
+    try:
+        code = serve(service)
+    except K2Error as e:
+        raise _fail(e) from e
+    raise typer.Exit(code)
+
+
+@app.command(name="probe")
+def probe_command(
+    service: Annotated[ServiceName, typer.Argument(help="The service this container runs.")],
+) -> None:
+    """Probe the service of this container once (its Docker health check); exit 1 unless healthy."""
+    from k2stack.serve import probe
+
+    problem = probe(service)
+    if problem is not None:
+        console.print(f"{service.value}: unhealthy: {problem}")
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from k2.settings import S3_REGION, Endpoints
 
 LOOPBACK = "127.0.0.1"
+# K2's own images are named `k2/<service>:<version>`; they are built locally, never pulled.
+K2_IMAGE_REPOSITORY = "k2"
 
 
 class ServiceName(StrEnum):
@@ -70,9 +72,11 @@ class ServiceSpec(BaseModel):
     name: ServiceName
     description: str
     version: str
-    # Docker image (pinned tag) the Pulumi program runs; the local backend runs the same
-    # release from Maven Central, PyPI or Debian instead.
-    image: str
+    # The upstream project's own image (pinned tag): selectable in the Pulumi program with
+    # `k2:images: upstream`, untested here (no image registry is reachable from our machines).
+    # By default the Docker stack runs K2's own image of the service (`image`), built from the
+    # same artifacts the local backend runs and started by the same launcher.
+    upstream_image: str
     # Port name -> port. For Docker these are the container ports; the local backend uses
     # them as the default host ports of the persistent stack (ephemeral stacks pick free ones).
     ports: Mapping[str, int]
@@ -88,6 +92,11 @@ class ServiceSpec(BaseModel):
     # (see `docker_healthcheck`); images differ in what they ship.
     docker_health_tool: DockerHealthTool = "wget"
 
+    @property
+    def image(self) -> str:
+        """K2's own image of this service (built by `k2stack.docker.images`)."""
+        return f"{K2_IMAGE_REPOSITORY}/{self.name.value}:{self.version}"
+
 
 # Credentials and database names are not secrets; passwords and keys are generated per stack.
 POSTGRES_USER = "k2"
@@ -102,7 +111,7 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         name=ServiceName.POSTGRES,
         description="PostgreSQL: the Iceberg catalog's and the schema registry's storage",
         version="15",
-        image="postgres:15.18-bookworm",
+        upstream_image="postgres:15.18-bookworm",
         ports={"sql": 15432},
         health=Probe(kind="postgres", port="sql"),
         memory_mb=512,
@@ -112,7 +121,7 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         name=ServiceName.SEAWEEDFS,
         description="SeaweedFS: S3 object storage for the Iceberg warehouse",
         version="4.48",
-        image="chrislusf/seaweedfs:4.48",
+        upstream_image="chrislusf/seaweedfs:4.48",
         ports={
             "s3": 18333,
             "s3_grpc": 28333,
@@ -134,7 +143,7 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         name=ServiceName.KAFKA,
         description="Apache Kafka in KRaft mode (single node locally)",
         version="4.4.0",
-        image="apache/kafka:4.4.0",
+        upstream_image="apache/kafka:4.4.0",
         ports={"broker": 19092, "controller": 19093},
         health=Probe(kind="kafka", port="broker"),
         memory_mb=1024,
@@ -144,7 +153,7 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         name=ServiceName.REGISTRY,
         description="Apicurio Registry: Confluent-compatible schema registry on PostgreSQL",
         version="3.3.3",
-        image="apicurio/apicurio-registry:3.3.3",
+        upstream_image="apicurio/apicurio-registry:3.3.3",
         ports={"http": 18081, "management": 19000},
         health=Probe(kind="http", port="http", path=CCOMPAT_PATH + "/subjects", registry_auth=True),
         depends_on=(ServiceName.POSTGRES,),
@@ -156,7 +165,7 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         name=ServiceName.ICEBERG_REST,
         description="Apache Iceberg REST catalog: JDBC catalog on PostgreSQL, S3FileIO on SeaweedFS",
         version="1.10.0",
-        image="apache/iceberg-rest-fixture:1.10.0",
+        upstream_image="apache/iceberg-rest-fixture:1.10.0",
         ports={"http": 18181},
         env={"AWS_REGION": S3_REGION, "CATALOG_CLIENT_REGION": S3_REGION},
         health=Probe(kind="http", port="http", path="/v1/config"),
@@ -169,7 +178,7 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         name=ServiceName.PROMETHEUS,
         description="Prometheus: scrapes K2's workers and the stack",
         version="2.42.0",
-        image="prom/prometheus:v2.42.0",
+        upstream_image="prom/prometheus:v2.42.0",
         ports={"http": 19090},
         health=Probe(kind="http", port="http", path="/-/ready"),
         memory_mb=512,

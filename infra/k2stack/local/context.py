@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from k2stack.topology import Credentials, ServiceName
+from k2stack.topology import LOOPBACK, Credentials, ServiceName
 
 
 def default_cache_dir() -> Path:
@@ -31,16 +31,68 @@ def default_state_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class KafkaListener:
+    """A client listener of a Kafka node: where it binds and what it tells clients."""
+
+    name: str
+    port: int
+    advertised_host: str
+
+
+@dataclass(frozen=True)
+class KafkaNode:
+    """One Kafka node's place in its cluster (node id, quorum, listeners, replication).
+
+    The local stack runs one node on loopback; K2's Kafka image gets the same launcher a
+    description of a multi-broker cluster on the stack network (`k2stack.serve`).
+    """
+
+    node_id: int
+    # Every controller of the quorum: (node id, host, controller port).
+    voters: tuple[tuple[int, str, int], ...]
+    # The first listener carries inter-broker traffic.
+    listeners: tuple[KafkaListener, ...]
+    controller_port: int
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
+    # None: the launcher makes one and keeps it beside the data (the local stack).
+    cluster_id: str | None = None
+
+
+@dataclass(frozen=True)
 class StackContext:
-    """Everything a launcher needs to know about the stack it is part of."""
+    """Everything a launcher needs to know about the stack it is part of.
+
+    The local backend runs every service on 127.0.0.1 (the defaults). In K2's images the same
+    launchers run inside containers (`k2stack.serve`): they bind the container's interfaces
+    and reach each other by network alias (`hosts`).
+    """
 
     state_dir: Path
     cache_dir: Path
     ports: Mapping[ServiceName, Mapping[str, int]]
     credentials: Credentials
+    # The address every service listens on.
+    bind_host: str = LOOPBACK
+    # How a service reaches another one; absent: loopback.
+    hosts: Mapping[ServiceName, str] = field(default_factory=dict)
+    # Kafka's cluster layout; None: a single node on loopback at the stack's ports.
+    kafka: KafkaNode | None = None
+    # The network alias every ingest worker shares (Prometheus finds workers by DNS in
+    # Docker); None: workers register files for Prometheus' file discovery (local stack).
+    worker_alias: str | None = None
+    worker_metrics_port: int | None = None
 
     def port(self, service: ServiceName, name: str) -> int:
         return self.ports[service][name]
+
+    def host(self, service: ServiceName) -> str:
+        """The host name another service uses to reach `service`."""
+        return self.hosts.get(service, LOOPBACK)
+
+    def address(self, service: ServiceName, port_name: str) -> str:
+        """`host:port` of a service's named port, as other services reach it."""
+        return f"{self.host(service)}:{self.port(service, port_name)}"
 
     def service_dir(self, service: ServiceName) -> Path:
         """The service's own directory under the state directory (config, data)."""

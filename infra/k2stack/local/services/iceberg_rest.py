@@ -24,7 +24,6 @@ from k2stack.local.install import java_executable, maven_classpath, run_step
 from k2stack.local.launcher import LaunchCommand, Launcher
 from k2stack.topology import (
     CATALOG_DATABASE,
-    LOOPBACK,
     POSTGRES_USER,
     SERVICES,
     WAREHOUSE_BUCKET,
@@ -46,16 +45,16 @@ _QUIET_LOGGERS = ("org.apache.iceberg.rest.RESTCatalogServer",)
 def catalog_env(ctx: StackContext) -> dict[str, str]:
     """The server's whole configuration, as the fixture's `CATALOG_*` environment variables."""
     creds = ctx.credentials
-    postgres = ctx.port(ServiceName.POSTGRES, "sql")
-    s3 = ctx.port(ServiceName.SEAWEEDFS, "s3")
     return {
         **SERVICES[ICEBERG_REST].env,
-        "CATALOG_URI": f"jdbc:postgresql://{LOOPBACK}:{postgres}/{CATALOG_DATABASE}",
+        "CATALOG_URI": (
+            f"jdbc:postgresql://{ctx.address(ServiceName.POSTGRES, 'sql')}/{CATALOG_DATABASE}"
+        ),
         "CATALOG_JDBC_USER": POSTGRES_USER,
         "CATALOG_JDBC_PASSWORD": creds.postgres_password,
         "CATALOG_WAREHOUSE": f"s3://{WAREHOUSE_BUCKET}/",
         "CATALOG_IO__IMPL": "org.apache.iceberg.aws.s3.S3FileIO",
-        "CATALOG_S3_ENDPOINT": f"http://{LOOPBACK}:{s3}",
+        "CATALOG_S3_ENDPOINT": f"http://{ctx.address(ServiceName.SEAWEEDFS, 's3')}",
         "CATALOG_S3_PATH__STYLE__ACCESS": "true",
         "CATALOG_S3_ACCESS__KEY__ID": creds.s3_access_key_id,
         "CATALOG_S3_SECRET__ACCESS__KEY": creds.s3_secret_access_key,
@@ -132,7 +131,7 @@ class IcebergRestLauncher(Launcher):
                 "-Djava.awt.headless=true",
                 # A plain IPv4 socket on 127.0.0.1, not an IPv4-mapped IPv6 one.
                 "-Djava.net.preferIPv4Stack=true",
-                f"-Dk2.rest.host={LOOPBACK}",
+                f"-Dk2.rest.host={ctx.bind_host}",
                 f"-Djava.io.tmpdir={self._tmp_dir(ctx)}",
                 # slf4j-simple: everything to stdout (the supervisor's log file), timestamped.
                 "-Dorg.slf4j.simpleLogger.logFile=System.out",

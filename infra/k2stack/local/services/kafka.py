@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from k2.errors import StackError
-from k2stack.local.context import StackContext
+from k2stack.local.context import KafkaListener, KafkaNode, StackContext
 from k2stack.local.install import java_executable, maven_classpath
 from k2stack.local.launcher import LaunchCommand, Launcher
 from k2stack.topology import LOOPBACK, SERVICES, ServiceName
@@ -83,30 +83,52 @@ def new_cluster_id() -> str:
             return text
 
 
-def server_properties(ctx: StackContext) -> dict[str, str]:
-    """The broker+controller configuration of a single-node stack."""
-    broker = ctx.port(KAFKA, "broker")
+def local_node(ctx: StackContext) -> KafkaNode:
+    """The local stack's one node: broker and controller on loopback at the stack's ports."""
     controller = ctx.port(KAFKA, "controller")
+    return KafkaNode(
+        node_id=NODE_ID,
+        voters=((NODE_ID, LOOPBACK, controller),),
+        listeners=(KafkaListener("PLAINTEXT", ctx.port(KAFKA, "broker"), LOOPBACK),),
+        controller_port=controller,
+    )
+
+
+def kafka_node(ctx: StackContext) -> KafkaNode:
+    return ctx.kafka or local_node(ctx)
+
+
+def server_properties(ctx: StackContext) -> dict[str, str]:
+    """The broker+controller configuration of this node (combined roles)."""
+    node = kafka_node(ctx)
+    bind = ctx.bind_host
+    listeners = [f"{lst.name}://{bind}:{lst.port}" for lst in node.listeners]
+    advertised = [f"{lst.name}://{lst.advertised_host}:{lst.port}" for lst in node.listeners]
+    protocols = [f"{lst.name}:PLAINTEXT" for lst in node.listeners]
+    replication = str(node.replication_factor)
+    min_isr = str(node.min_insync_replicas)
     return {
         "process.roles": "broker,controller",
-        "node.id": str(NODE_ID),
-        "controller.quorum.voters": f"{NODE_ID}@{LOOPBACK}:{controller}",
-        "listeners": f"PLAINTEXT://{LOOPBACK}:{broker},CONTROLLER://{LOOPBACK}:{controller}",
-        "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{broker}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "node.id": str(node.node_id),
+        "controller.quorum.voters": ",".join(
+            f"{node_id}@{host}:{port}" for node_id, host, port in node.voters
+        ),
+        "listeners": ",".join([*listeners, f"CONTROLLER://{bind}:{node.controller_port}"]),
+        "advertised.listeners": ",".join(advertised),
+        "listener.security.protocol.map": ",".join([*protocols, "CONTROLLER:PLAINTEXT"]),
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
+        "inter.broker.listener.name": node.listeners[0].name,
         "log.dirs": str(ctx.data_dir(KAFKA)),
         "num.partitions": str(DEFAULT_PARTITIONS),
-        "default.replication.factor": "1",
-        "min.insync.replicas": "1",
-        "offsets.topic.replication.factor": "1",
+        "default.replication.factor": replication,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": replication,
         "offsets.topic.num.partitions": str(INTERNAL_TOPIC_PARTITIONS),
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.replication.factor": replication,
+        "transaction.state.log.min.isr": min_isr,
         "transaction.state.log.num.partitions": str(INTERNAL_TOPIC_PARTITIONS),
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": replication,
+        "share.coordinator.state.topic.min.isr": min_isr,
         # Tests and the demo start one consumer at a time: waiting 3 s for more is pure delay.
         "group.initial.rebalance.delay.ms": "0",
         # Topics come from the contracts catalogue; a typo must fail, not create a topic.
@@ -211,7 +233,8 @@ class KafkaLauncher(Launcher):
         path = ctx.service_dir(KAFKA) / CLUSTER_ID_FILE
         if path.is_file():
             return path.read_text().strip()
-        cluster_id = new_cluster_id()
+        # Every node of a multi-node cluster must format with the same id: it is given.
+        cluster_id = kafka_node(ctx).cluster_id or new_cluster_id()
         path.write_text(cluster_id + "\n")
         return cluster_id
 

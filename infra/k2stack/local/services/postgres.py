@@ -55,6 +55,7 @@ class PostgresLauncher(Launcher):
             _check_reachable(home)
             shutil.chown(home, OS_USER, OS_USER)
         if (data / "PG_VERSION").is_file():
+            _allow_network_clients(ctx)
             return
         pwfile = home / "pwfile"
         pwfile.write_text(ctx.credentials.postgres_password + "\n")
@@ -78,6 +79,7 @@ class PostgresLauncher(Launcher):
             )
         finally:
             pwfile.unlink(missing_ok=True)
+        _allow_network_clients(ctx)
 
     def command(self, ctx: StackContext) -> LaunchCommand:
         home = ctx.service_dir(ServiceName.POSTGRES)
@@ -87,7 +89,7 @@ class PostgresLauncher(Launcher):
                 "-D",
                 str(ctx.data_dir(ServiceName.POSTGRES)),
                 "-c",
-                f"listen_addresses={LOOPBACK}",
+                f"listen_addresses={ctx.bind_host}",
                 "-c",
                 f"port={ctx.port(ServiceName.POSTGRES, 'sql')}",
                 "-c",
@@ -117,6 +119,21 @@ class PostgresLauncher(Launcher):
                 ).fetchone()
                 if exists is None:
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+
+
+# initdb's pg_hba.conf admits loopback clients only. In K2's image the other services connect
+# from the stack network, so password (SCRAM) authentication is opened to any address there;
+# the port is published, if at all, on the host's loopback only.
+HBA_NETWORK_RULE = "host all all 0.0.0.0/0 scram-sha-256"
+
+
+def _allow_network_clients(ctx: StackContext) -> None:
+    if ctx.bind_host == LOOPBACK:
+        return
+    hba = ctx.data_dir(ServiceName.POSTGRES) / "pg_hba.conf"
+    lines = hba.read_text().splitlines()
+    if HBA_NETWORK_RULE not in lines:
+        hba.write_text("\n".join([*lines, HBA_NETWORK_RULE]) + "\n")
 
 
 def _run_as_owner(argv: list[str], what: str) -> None:

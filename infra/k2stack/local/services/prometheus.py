@@ -42,19 +42,21 @@ def scrape_config(ctx: StackContext) -> dict[str, object]:
             {
                 "job_name": spec.name.value,
                 "metrics_path": spec.metrics.path,
-                "static_configs": [
-                    {"targets": [f"{LOOPBACK}:{ctx.port(spec.name, spec.metrics.port)}"]}
-                ],
+                "static_configs": [{"targets": [ctx.address(spec.name, spec.metrics.port)]}],
             }
         )
-    jobs.append(
-        {
-            "job_name": INGEST_JOB,
-            "file_sd_configs": [
-                {"files": [str(targets_dir(ctx) / "*.json")], "refresh_interval": "5s"}
-            ],
-        }
-    )
+    workers: dict[str, object] = {
+        "job_name": INGEST_JOB,
+        "file_sd_configs": [
+            {"files": [str(targets_dir(ctx) / "*.json")], "refresh_interval": "5s"}
+        ],
+    }
+    if ctx.worker_alias is not None:
+        # In Docker every worker replica answers the shared alias: DNS finds however many run.
+        workers["dns_sd_configs"] = [
+            {"names": [ctx.worker_alias], "type": "A", "port": ctx.worker_metrics_port}
+        ]
+    jobs.append(workers)
     return {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
         # The same alert rules the Docker stack's Prometheus loads (infra/prometheus/rules).
@@ -85,7 +87,7 @@ class PrometheusLauncher(Launcher):
                 str(prometheus_root(ctx) / "usr" / "bin" / "prometheus"),
                 f"--config.file={home / 'prometheus.yml'}",
                 f"--storage.tsdb.path={ctx.data_dir(P)}",
-                f"--web.listen-address={LOOPBACK}:{ctx.port(P, 'http')}",
+                f"--web.listen-address={ctx.bind_host}:{ctx.port(P, 'http')}",
                 "--storage.tsdb.retention.time=7d",
                 "--web.enable-lifecycle",
             ),

@@ -97,8 +97,9 @@ def registry_properties(ctx: StackContext) -> dict[str, str]:
     """Every non-secret setting of the registry process."""
     scratch = _scratch_dir(ctx)
     return {
-        # HTTP on loopback only (Quarkus binds 0.0.0.0 in its prod profile).
-        "quarkus.http.host": LOOPBACK,
+        # HTTP on the stack's address only: loopback locally (Quarkus binds 0.0.0.0 in its
+        # prod profile), the container's interfaces in K2's image.
+        "quarkus.http.host": ctx.bind_host,
         "quarkus.http.port": str(ctx.port(REGISTRY, "http")),
         # Health and metrics live on a separate management interface, built in (it cannot
         # be switched off at run time) and on 0.0.0.0:9000 by default, where a second stack
@@ -109,8 +110,7 @@ def registry_properties(ctx: StackContext) -> dict[str, str]:
         "apicurio.storage.kind": "sql",
         "apicurio.storage.sql.kind": "postgresql",
         "apicurio.datasource.url": (
-            f"jdbc:postgresql://{LOOPBACK}:{ctx.port(ServiceName.POSTGRES, 'sql')}"
-            f"/{REGISTRY_DATABASE}"
+            f"jdbc:postgresql://{ctx.address(ServiceName.POSTGRES, 'sql')}/{REGISTRY_DATABASE}"
         ),
         "apicurio.datasource.username": POSTGRES_USER,
         "apicurio.datasource.jdbc.initial-size": str(POOL_MIN),

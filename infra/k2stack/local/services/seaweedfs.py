@@ -9,7 +9,7 @@ from pathlib import Path
 from k2.errors import StackError
 from k2stack.local.context import StackContext
 from k2stack.local.launcher import LaunchCommand, Launcher
-from k2stack.topology import LOOPBACK, SERVICES, WAREHOUSE_BUCKET, ServiceName
+from k2stack.topology import SERVICES, WAREHOUSE_BUCKET, ServiceName
 
 S = ServiceName.SEAWEEDFS
 
@@ -45,9 +45,10 @@ class SeaweedfsLauncher(Launcher):
                 weed_executable(),
                 "mini",
                 f"-dir={ctx.data_dir(S)}",
-                # The default -ip is a non-loopback address: always pin both.
-                f"-ip={LOOPBACK}",
-                f"-ip.bind={LOOPBACK}",
+                # The default -ip is a non-loopback address: always pin both. -ip is what the
+                # servers advertise to each other (the container's alias in K2's image).
+                f"-ip={ctx.host(S)}",
+                f"-ip.bind={ctx.bind_host}",
                 f"-bucket={WAREHOUSE_BUCKET}",
                 "-admin.ui=false",
                 "-webdav.port=0",
