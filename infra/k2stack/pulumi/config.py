@@ -33,10 +33,14 @@ from k2stack.topology import LOOPBACK
 NAMESPACE = "k2"
 
 
-class ObjectStoreKind(StrEnum):
-    SEAWEEDFS = "seaweedfs"
-    MINIO = "minio"
-    EXTERNAL = "external"
+class DockerProvider(StrEnum):
+    """What creates the containers: the pulumi-resource-docker plugin, or Pulumi dynamic
+    resources that apply the same specs through the Docker Engine API (where the plugin
+    cannot be had); `auto` means the plugin (K2's runner sets it to what it finds)."""
+
+    AUTO = "auto"
+    PLUGIN = "plugin"
+    ENGINE_API = "engine-api"
 
 
 class KafkaSecurity(StrEnum):
@@ -79,20 +83,21 @@ class StackConfig(BaseModel):
 
     # Prefix of every Docker resource name: unique per run for the ephemeral ci stack.
     name_prefix: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")
-    # Ephemeral stacks publish no host ports and keep no state beyond `pulumi destroy`.
+    # Ephemeral stacks keep no state beyond `pulumi destroy` and publish, if at all, on
+    # loopback only.
     ephemeral: bool = False
     publish_ports: bool = True
     publish_address: str = LOOPBACK
+    # Added to every published host port, so several stacks can run on one host (CI picks a
+    # free block per run).
+    port_offset: int = Field(default=0, ge=0, le=30000)
+    # Grafana runs the upstream image (no K2 image: it is not packaged where K2 builds).
+    grafana: bool = True
+    docker_provider: DockerProvider = DockerProvider.AUTO
     kafka_brokers: int = Field(default=1, ge=1, le=9)
     replication_factor: int = Field(default=1, ge=1)
     min_insync_replicas: int = Field(default=1, ge=1)
     worker_replicas: int = Field(default=1, ge=0, le=32)
-    object_store: ObjectStoreKind = ObjectStoreKind.SEAWEEDFS
-    # Only with objectStore=minio: upstream MinIO is archived, so the team names the
-    # maintained build it standardised on, pinned by tag.
-    minio_image: str | None = None
-    # Only with objectStore=external: the S3 endpoint URL (reachable from the containers).
-    external_s3_endpoint: str | None = None
     postgres_password: SecretStr = Field(min_length=12)
     s3_access_key_id: SecretStr = Field(min_length=3)
     s3_secret_access_key: SecretStr = Field(min_length=8)
@@ -118,12 +123,10 @@ class StackConfig(BaseModel):
                 f"k2:minInsyncReplicas is {self.min_insync_replicas}, above "
                 f"k2:replicationFactor {self.replication_factor}: no write could succeed"
             )
-        if self.ephemeral and self.publish_ports:
-            raise ValueError("k2:publishPorts must be false on an ephemeral stack (k2:ephemeral)")
-        if self.object_store is ObjectStoreKind.MINIO and not _pinned(self.minio_image):
-            raise ValueError("k2:minioImage must name a pinned image tag when objectStore=minio")
-        if self.object_store is ObjectStoreKind.EXTERNAL and not self.external_s3_endpoint:
-            raise ValueError("k2:externalS3Endpoint is required when objectStore=external")
+        if self.ephemeral and self.publish_ports and self.publish_address != LOOPBACK:
+            raise ValueError(
+                f"k2:publishAddress must be {LOOPBACK} on an ephemeral stack (k2:ephemeral)"
+            )
         if self.kafka_security is KafkaSecurity.SCRAM:
             missing = [key for key in KAFKA_SECRET_KEYS if getattr(self, to_snake(key)) is None]
             if missing:
@@ -139,13 +142,6 @@ class StackConfig(BaseModel):
         """A stable KRaft cluster id (22 chars of base64) derived from the name prefix."""
         digest = hashlib.sha256(self.name_prefix.encode()).digest()[:16]
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-def _pinned(image: str | None) -> bool:
-    if not image or "@sha256:" in image:
-        return bool(image)
-    name, _, tag = image.rpartition(":")
-    return bool(name) and "/" not in tag and tag not in ("", "latest")
 
 
 def raw_config() -> dict[str, Any]:

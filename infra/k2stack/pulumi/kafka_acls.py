@@ -13,14 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import pulumi
-import pulumi_docker as docker
-
-from k2.contracts.catalogue import Catalogue, load_catalogue
+from k2.contracts.catalogue import Catalogue
 from k2.ingest.config import IngestSettings
 from k2stack.pulumi import kafka_security as sasl
-from k2stack.pulumi.service import Deployment
-from k2stack.topology import KAFKA_DOCKER_INTERNAL_PORT
 
 ACLS_TOOL = "/opt/kafka/bin/kafka-acls.sh"
 JOB_MEMORY_MB = 512
@@ -81,41 +76,3 @@ def acl_script(grants: Sequence[AclGrant], bootstrap: str) -> str:
     lines = ["set -e", sasl.client_properties_script(sasl.ADMIN)]
     lines += [shlex.join(grant.argv(bootstrap)) for grant in grants]
     return "\n".join(lines) + "\n"
-
-
-class KafkaAclsComponent(pulumi.ComponentResource):
-    """Runs once, after the brokers are healthy; the ingest workers start after it."""
-
-    def __init__(
-        self,
-        name: str,
-        deployment: Deployment,
-        *,
-        image: pulumi.Input[str],
-        brokers: Sequence[docker.Container],
-        broker_aliases: Sequence[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("k2:kafka:Acls", name, None, opts)
-        bootstrap = ",".join(f"{alias}:{KAFKA_DOCKER_INTERNAL_PORT}" for alias in broker_aliases)
-        self.grants = acl_grants(load_catalogue(), ingest_group_prefix())
-        admin_password = deployment.secrets.kafka_passwords[sasl.ADMIN.config_key]
-        self.job = docker.Container(
-            deployment.name("kafka-acls"),
-            name=deployment.name("kafka-acls"),
-            image=image,
-            command=["sh", "-c", acl_script(self.grants, bootstrap)],
-            envs=admin_password.apply(
-                lambda p: [f"{sasl.ADMIN.password_env}={p}", f"KAFKA_HEAP_OPTS={JOB_HEAP}"]
-            ),
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=deployment.network_name)],
-            # A job: run once to completion; `attach` makes Pulumi wait for it to exit.
-            must_run=False,
-            attach=True,
-            restart="no",
-            memory=JOB_MEMORY_MB,
-            privileged=False,
-            labels=deployment.labels,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(brokers)),
-        )
-        self.register_outputs({"job": self.job.name})
