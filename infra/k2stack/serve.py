@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from k2.errors import StackError
+from k2stack import kafka_security as sasl
 from k2stack.docker import aliases
 from k2stack.local import health
 from k2stack.local.context import KafkaListener, KafkaNode, StackContext, default_cache_dir
@@ -70,6 +71,20 @@ class ServeSettings(BaseSettings):
     kafka_advertised_host: str = LOOPBACK
     worker_alias: str | None = None
     worker_metrics_port: int | None = None
+    # SASL/SCRAM (`k2:kafkaSecurity: scram`): each principal's password; none: PLAINTEXT.
+    kafka_scram_admin_password: SecretStr | None = None
+    kafka_scram_ingest_password: SecretStr | None = None
+    kafka_scram_producer_password: SecretStr | None = None
+
+    def scram_passwords(self) -> dict[str, str] | None:
+        given = {
+            sasl.ADMIN.user: self.kafka_scram_admin_password,
+            sasl.INGEST.user: self.kafka_scram_ingest_password,
+            sasl.PRODUCER.user: self.kafka_scram_producer_password,
+        }
+        if given[sasl.ADMIN.user] is None:
+            return None
+        return {user: value.get_secret_value() for user, value in given.items() if value}
 
 
 def container_context(settings: ServeSettings) -> StackContext:
@@ -116,6 +131,7 @@ def _kafka_node(settings: ServeSettings) -> KafkaNode:
         replication_factor=settings.kafka_replication_factor,
         min_insync_replicas=settings.kafka_min_insync_replicas,
         cluster_id=settings.kafka_cluster_id,
+        scram_passwords=settings.scram_passwords(),
     )
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pydantic.alias_generators import to_snake
+
 from k2.contracts.catalogue import load_catalogue
-from k2.errors import ConfigError
+from k2stack import kafka_security as sasl
 from k2stack.docker import aliases
 from k2stack.docker.spec import STACK_LABEL, ContainerSpec, Healthcheck, PortBinding, StackSpec
 from k2stack.observability import WORKER_METRICS_PATH, WORKER_METRICS_PORT
@@ -75,13 +77,18 @@ def host_ports(config: StackConfig) -> dict[ServiceName, dict[str, int]]:
 
 
 def host_endpoints(config: StackConfig) -> dict[str, str]:
-    """The `K2_*` variables for clients on the host (the stack's published ports)."""
+    """The `K2_*` variables for clients on the host (the stack's published ports); with SCRAM,
+    operators and tests act as the admin principal."""
     env = endpoints(host_ports(config), credentials(config), host=config.publish_address)
     bootstrap = ",".join(
         f"{config.publish_address}:{aliases.kafka_external_port(i, config.port_offset)}"
         for i in range(config.kafka_brokers)
     )
-    return {**env, "K2_KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+    return {
+        **env,
+        "K2_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        **kafka_client_env(config, sasl.ADMIN),
+    }
 
 
 def network_endpoints(config: StackConfig) -> dict[str, str]:
@@ -173,19 +180,42 @@ class _Builder:
         self.containers.append(result)
         return result
 
-    def k2_env(self) -> tuple[dict[str, str], frozenset[str]]:
-        """The in-network `K2_*` endpoints (all secret: the registry URL carries a password)."""
-        env = network_endpoints(self.config)
+    def k2_env(self, principal: sasl.Principal) -> tuple[dict[str, str], frozenset[str]]:
+        """The in-network `K2_*` endpoints for a K2 process acting as `principal` (all
+        secret: the registry URL carries a password)."""
+        env = {**network_endpoints(self.config), **kafka_client_env(self.config, principal)}
         return env, frozenset(env)
+
+    def job(
+        self,
+        service: str,
+        command: tuple[str, ...],
+        principal: sasl.Principal,
+        after: tuple[str, ...],
+    ) -> ContainerSpec:
+        """A one-shot job on K2's worker image (must exit 0 once)."""
+        env, secret = self.k2_env(principal)
+        spec = ContainerSpec(
+            name=self.name(service),
+            service=service,
+            image=worker_image(self.worker_version),
+            command=command,
+            env=env,
+            secret_env=secret,
+            network=self.network,
+            hostname=service,
+            depends_on=after,
+            memory_mb=BOOTSTRAP_MEMORY_MB,
+            job=True,
+            restart="no",
+            labels=self.labels,
+        )
+        self.containers.append(spec)
+        return spec
 
 
 def stack_spec(config: StackConfig, worker_version: str) -> StackSpec:
     """Every network, volume and container of the stack `config` describes, in start order."""
-    if config.kafka_security is not KafkaSecurity.NONE:
-        raise ConfigError(
-            "k2:kafkaSecurity=scram is not supported by K2's Kafka image yet: SASL/SCRAM and ACLs "
-            "need the launcher's SCRAM support (see infra/README.md)"
-        )
     b = _Builder(config, worker_version)
     c = config
     pg_password = c.postgres_password.get_secret_value()
@@ -207,7 +237,8 @@ def stack_spec(config: StackConfig, worker_version: str) -> StackSpec:
         b.service(
             S.KAFKA,
             container=aliases.broker_alias(i),
-            env=_kafka_env(c, i),
+            env={**_kafka_env(c, i), **_kafka_secrets(c)},
+            secret=frozenset(_kafka_secrets(c)),
             ports=b.publish_as_is(aliases.kafka_external_port(i, c.port_offset)),
             extra_aliases=(aliases.KAFKA_ALIAS,),
         )
@@ -245,23 +276,15 @@ def stack_spec(config: StackConfig, worker_version: str) -> StackSpec:
     )
     if c.grafana:
         _grafana(b, prometheus)
-    k2_env, k2_secret = b.k2_env()
-    bootstrap = ContainerSpec(
-        name=b.name("bootstrap"),
-        service="bootstrap",
-        image=worker_image(worker_version),
-        command=("k2", "bootstrap"),
-        env=k2_env,
-        secret_env=k2_secret,
-        network=b.network,
-        hostname="bootstrap",
-        depends_on=(*(x.name for x in brokers), registry.name, catalog.name),
-        memory_mb=BOOTSTRAP_MEMORY_MB,
-        job=True,
-        restart="no",
-        labels=b.labels,
+    kafka_ready = tuple(x.name for x in brokers)
+    if scram(c):
+        acls = b.job("kafka-acls", ("k2-stack", "kafka-acls"), sasl.ADMIN, kafka_ready)
+        kafka_ready = (*kafka_ready, acls.name)
+    # The bootstrap job creates topics: the admin principal.
+    bootstrap = b.job(
+        "bootstrap", ("k2", "bootstrap"), sasl.ADMIN, (*kafka_ready, registry.name, catalog.name)
     )
-    b.containers.append(bootstrap)
+    k2_env, k2_secret = b.k2_env(sasl.INGEST)
     for table in sorted(load_catalogue().datasets):
         for i in range(c.worker_replicas):
             service = f"{aliases.WORKER_ALIAS}-{table.replace('_', '-')}-{i}"
@@ -307,6 +330,39 @@ WORKER_HEALTHCHECK = (
     "import urllib.request; urllib.request.urlopen("
     f"'http://{LOOPBACK}:{WORKER_METRICS_PORT}{WORKER_METRICS_PATH}', timeout=4)",
 )
+
+
+def scram(config: StackConfig) -> bool:
+    return config.kafka_security is KafkaSecurity.SCRAM
+
+
+def kafka_passwords(config: StackConfig) -> dict[str, str]:
+    """Each SCRAM principal's password by its config key (empty without SCRAM)."""
+    if not scram(config):
+        return {}
+    out: dict[str, str] = {}
+    for principal in sasl.PRINCIPALS:
+        value = getattr(config, to_snake(principal.config_key))
+        if value is not None:
+            out[principal.config_key] = value.get_secret_value()
+    return out
+
+
+def kafka_client_env(config: StackConfig, principal: sasl.Principal) -> dict[str, str]:
+    """`K2_KAFKA_*` for a K2 process acting as `principal` (none without SCRAM)."""
+    passwords = kafka_passwords(config)
+    if not passwords:
+        return {}
+    return sasl.client_env(principal, passwords[principal.config_key])
+
+
+def _kafka_secrets(config: StackConfig) -> dict[str, str]:
+    """The brokers' `K2_SERVE_KAFKA_SCRAM_*_PASSWORD` settings (names as in ServeSettings)."""
+    return {
+        f"kafka_scram_{p.user.removeprefix('k2-')}_password": password
+        for p in sasl.PRINCIPALS
+        if (password := kafka_passwords(config).get(p.config_key)) is not None
+    }
 
 
 def _kafka_env(config: StackConfig, index: int) -> dict[str, str]:

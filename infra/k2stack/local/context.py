@@ -57,6 +57,17 @@ class KafkaNode:
     min_insync_replicas: int = 1
     # None: the launcher makes one and keeps it beside the data (the local stack).
     cluster_id: str | None = None
+    # SASL/SCRAM on the client listeners (`k2stack.kafka_security`): every principal's
+    # password by user name, the admin's included. None: PLAINTEXT.
+    scram_passwords: Mapping[str, str] | None = None
+
+    def admin_client_config(self) -> dict[str, str]:
+        """librdkafka settings for an admin client of this node (empty for PLAINTEXT)."""
+        from k2stack import kafka_security as sasl
+
+        if not self.scram_passwords:
+            return {}
+        return sasl.client_config(sasl.ADMIN.user, self.scram_passwords[sasl.ADMIN.user])
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,10 @@ def check(probe: Probe, service: ServiceName, ctx: StackContext) -> str | None:
                 pass
             # A plain client, not `k2.kafka`'s: the local broker listens PLAINTEXT only, and
             # K2_KAFKA_* in the caller's shell (set for a SCRAM cluster) must not reach it.
+            # In K2's image with SCRAM on, the probe authenticates as the admin principal.
+            security = ctx.kafka.admin_client_config() if ctx.kafka else {}
             admin = AdminClient(
-                {"bootstrap.servers": f"{LOOPBACK}:{port}", "socket.timeout.ms": 2000}
+                {"bootstrap.servers": f"{LOOPBACK}:{port}", "socket.timeout.ms": 2000, **security}
             )
             admin.list_topics(timeout=3)
             return None

@@ -14,9 +14,14 @@ from importlib import metadata
 
 import pulumi
 
-from k2.settings import SECRET_ENDPOINT_FIELDS, endpoint_env_names
+from k2.settings import (
+    KAFKA_ENV_PREFIX,
+    SECRET_ENDPOINT_FIELDS,
+    endpoint_env_names,
+    kafka_security_env_names,
+)
 from k2stack.docker.spec import ContainerSpec, StackSpec
-from k2stack.docker.stack_spec import host_endpoints, network_endpoints, stack_spec
+from k2stack.docker.stack_spec import host_endpoints, network_endpoints, scram, stack_spec
 from k2stack.pulumi import config as stack_config
 from k2stack.pulumi.config import DockerProvider, StackConfig
 from k2stack.pulumi.resources import DockerResources
@@ -25,7 +30,7 @@ from k2stack.pulumi.resources import DockerResources
 # carries the registry user's password as userinfo.
 SECRET_OUTPUTS = frozenset(
     {"K2_" + field.upper() for field in SECRET_ENDPOINT_FIELDS}
-    | {"K2_S3_ACCESS_KEY_ID", "K2_SCHEMA_REGISTRY_URL"}
+    | {"K2_S3_ACCESS_KEY_ID", "K2_SCHEMA_REGISTRY_URL", f"{KAFKA_ENV_PREFIX}SASL_PASSWORD"}
 )
 
 # The component a container belongs to, by the first word of its service name: the
@@ -33,7 +38,7 @@ SECRET_OUTPUTS = frozenset(
 COMPONENTS = {
     "postgres": ("postgres", "k2:postgres:Postgres"),
     "seaweedfs": ("objectstore", "k2:objectstore:SeaweedFS"),
-    "kafka": ("kafka", "k2:kafka:Kafka"),
+    "kafka": ("kafka", "k2:kafka:Kafka"),  # brokers and the ACL job
     "registry": ("registry", "k2:registry:Registry"),
     "iceberg": ("catalog", "k2:catalog:IcebergRestCatalog"),
     "prometheus": ("monitoring", "k2:monitoring:Monitoring"),
@@ -105,7 +110,8 @@ def declare() -> None:
     # The host's view when the stack publishes ports; else the in-network one (tests then
     # run in a container on the stack network).
     env = host_endpoints(config) if config.publish_ports else network_endpoints(config)
-    for name in endpoint_env_names():
+    names = endpoint_env_names() + (kafka_security_env_names() if scram(config) else ())
+    for name in names:
         value = env[name]
         pulumi.export(name, pulumi.Output.secret(value) if name in SECRET_OUTPUTS else value)
     pulumi.export("network", spec.network)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from k2.errors import StackError
+from k2stack import kafka_security as sasl
 from k2stack.local.context import KafkaListener, KafkaNode, StackContext
 from k2stack.local.install import java_executable, maven_classpath
 from k2stack.local.launcher import LaunchCommand, Launcher
@@ -104,10 +105,19 @@ def server_properties(ctx: StackContext) -> dict[str, str]:
     bind = ctx.bind_host
     listeners = [f"{lst.name}://{bind}:{lst.port}" for lst in node.listeners]
     advertised = [f"{lst.name}://{lst.advertised_host}:{lst.port}" for lst in node.listeners]
-    protocols = [f"{lst.name}:PLAINTEXT" for lst in node.listeners]
+    client_protocol = sasl.PROTOCOL if node.scram_passwords else "PLAINTEXT"
+    protocols = [f"{lst.name}:{client_protocol}" for lst in node.listeners]
     replication = str(node.replication_factor)
     min_isr = str(node.min_insync_replicas)
+    security = (
+        sasl.broker_properties(
+            tuple(lst.name for lst in node.listeners), node.scram_passwords[sasl.ADMIN.user]
+        )
+        if node.scram_passwords
+        else {}
+    )
     return {
+        **security,
         "process.roles": "broker,controller",
         "node.id": str(node.node_id),
         "controller.quorum.voters": ",".join(
@@ -171,7 +181,10 @@ class KafkaLauncher(Launcher):
         data_dir = ctx.data_dir(KAFKA)
         for directory in (service_dir, data_dir, self._tmp_dir(ctx)):
             directory.mkdir(parents=True, exist_ok=True)
-        (service_dir / SERVER_PROPERTIES).write_text(render_properties(server_properties(ctx)))
+        properties = service_dir / SERVER_PROPERTIES
+        properties.write_text(render_properties(server_properties(ctx)))
+        # With SCRAM it holds the broker's own password (its JAAS login): owner only.
+        properties.chmod(0o600)
         (service_dir / LOG4J2_PROPERTIES).write_text(LOG4J2_CONFIG)
         cluster_id = self._cluster_id(ctx)
         meta = data_dir / META_PROPERTIES
@@ -249,6 +262,8 @@ class KafkaLauncher(Launcher):
             "--config",
             str(service_dir / SERVER_PROPERTIES),
             "--ignore-formatted",
+            # The SCRAM credentials live in the metadata log: created at format time.
+            *sasl.format_arguments(kafka_node(ctx).scram_passwords or {}),
         ]
         try:
             result = subprocess.run(
@@ -260,8 +275,9 @@ class KafkaLauncher(Launcher):
                 check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as e:
+            # Not `{e}`: a timeout's message repeats the command line, SCRAM passwords included.
             raise StackError(
-                f"kafka: formatting storage in {ctx.data_dir(KAFKA)} failed: {e}"
+                f"kafka: formatting storage in {ctx.data_dir(KAFKA)} failed: {type(e).__name__}"
             ) from e
         if result.returncode != 0:
             output = (result.stdout + result.stderr).strip()[-2000:]
