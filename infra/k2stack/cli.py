@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +18,9 @@ from k2stack.local.context import default_state_dir
 from k2stack.local.stack import LocalStack
 from k2stack.topology import ServiceName
 
+if TYPE_CHECKING:
+    from k2stack.docker.backend import DockerStack
+
 app = typer.Typer(no_args_is_help=True, help="K2's local stack: real services on 127.0.0.1.")
 console = Console(stderr=True)
 
@@ -24,6 +28,29 @@ StateDir = Annotated[
     Path,
     typer.Option("--state-dir", envvar="K2_STACK_DIR", help="The stack's state directory."),
 ]
+
+
+class Backend(StrEnum):
+    """Where the stack runs: native processes on 127.0.0.1, or K2's images on Docker."""
+
+    LOCAL = "local"
+    DOCKER = "docker"
+
+
+BackendOption = Annotated[
+    Backend,
+    typer.Option(
+        "--backend",
+        envvar="K2_STACK_BACKEND",
+        help="local: native processes; docker: K2's images on a Docker engine.",
+    ),
+]
+
+
+def _docker(state_dir: Path) -> DockerStack:
+    from k2stack.docker.backend import DockerStack, default_docker_state_dir
+
+    return DockerStack(default_docker_state_dir(state_dir))
 
 
 def _stack(state_dir: Path) -> LocalStack:
@@ -50,13 +77,13 @@ def install(state_dir: StateDir = default_state_dir()) -> None:
 
 
 @app.command()
-def up(state_dir: StateDir = default_state_dir()) -> None:
+def up(state_dir: StateDir = default_state_dir(), backend: BackendOption = Backend.LOCAL) -> None:
     """Start every service in dependency order, each after a real health probe."""
     try:
-        env = _stack(state_dir).up()
+        env = _docker(state_dir).up() if backend is Backend.DOCKER else _stack(state_dir).up()
     except K2Error as e:
         raise _fail(e) from e
-    console.print(f"[green]stack up[/] at {state_dir}; endpoints: `task stack:env`")
+    console.print(f"[green]stack up[/] ({backend.value}); endpoints: `task stack:env`")
     for key, value in env.items():
         if "SECRET" not in key and "DSN" not in key:
             console.print(f"  {key}={_without_userinfo(value)}")
@@ -66,18 +93,32 @@ def up(state_dir: StateDir = default_state_dir()) -> None:
 def down(
     state_dir: StateDir = default_state_dir(),
     purge: Annotated[bool, typer.Option(help="Also delete all data and logs.")] = False,
+    backend: BackendOption = Backend.LOCAL,
 ) -> None:
-    """Stop exactly the processes the stack started."""
+    """Stop exactly the processes (or containers) the stack started."""
     try:
-        stopped = _stack(state_dir).down(purge=purge)
+        if backend is Backend.DOCKER:
+            left = _docker(state_dir).down(purge=purge)
+        else:
+            stopped = _stack(state_dir).down(purge=purge)
     except K2Error as e:
         raise _fail(e) from e
+    if backend is Backend.DOCKER:
+        if left:
+            raise _fail(K2Error("left behind: " + ", ".join(left)))
+        console.print("Docker stack removed" + (", volumes deleted" if purge else ""))
+        return
     console.print(f"stopped {len(stopped)} service(s)" + (", data deleted" if purge else ""))
 
 
 @app.command()
-def status(state_dir: StateDir = default_state_dir()) -> None:
+def status(
+    state_dir: StateDir = default_state_dir(), backend: BackendOption = Backend.LOCAL
+) -> None:
     """Each service: pid, probe result, log file. Exits 1 unless all are healthy."""
+    if backend is Backend.DOCKER:
+        _docker_status(state_dir)
+        return
     try:
         rows = _stack(state_dir).status()
     except K2Error as e:
@@ -91,16 +132,30 @@ def status(state_dir: StateDir = default_state_dir()) -> None:
         raise typer.Exit(1)
 
 
+def _docker_status(state_dir: Path) -> None:
+    try:
+        rows = _docker(state_dir).status()
+    except K2Error as e:
+        raise _fail(e) from e
+    table = Table("container", "state", "health")
+    for row in rows:
+        table.add_row(row.name, row.state, row.health)
+    Console().print(table)
+    if not all(row.state == "running" and row.health in ("healthy", "-") for row in rows):
+        raise typer.Exit(1)
+
+
 @app.command()
-def env(state_dir: StateDir = default_state_dir()) -> None:
+def env(state_dir: StateDir = default_state_dir(), backend: BackendOption = Backend.LOCAL) -> None:
     """Print the K2_* endpoints as KEY=VALUE lines (eval-able, includes secrets)."""
     try:
-        values = _stack(state_dir).env()
+        values = (_docker(state_dir) if backend is Backend.DOCKER else _stack(state_dir)).env()
     except K2Error as e:
         raise _fail(e) from e
     for key, value in values.items():
         sys.stdout.write(f"{key}={value}\n")
-    sys.stdout.write(f"K2_STACK_DIR={state_dir}\n")
+    if backend is Backend.LOCAL:
+        sys.stdout.write(f"K2_STACK_DIR={state_dir}\n")
 
 
 @app.command()
