@@ -52,9 +52,6 @@ class Probe(BaseModel):
     registry_auth: bool = False
 
 
-DockerHealthTool = Literal["wget", "curl", "pg_isready", "kafka-cli"]
-
-
 class MetricsEndpoint(BaseModel):
     """Where Prometheus scrapes a service."""
 
@@ -88,9 +85,6 @@ class ServiceSpec(BaseModel):
     # Memory limit (MiB): -Xmx for JVMs, a Docker memory limit for containers.
     memory_mb: int
     metrics: MetricsEndpoint | None = None
-    # The tool inside the Docker image that runs `health` as a container health check
-    # (see `docker_healthcheck`); images differ in what they ship.
-    docker_health_tool: DockerHealthTool = "wget"
 
     @property
     def image(self) -> str:
@@ -115,7 +109,6 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         ports={"sql": 15432},
         health=Probe(kind="postgres", port="sql"),
         memory_mb=512,
-        docker_health_tool="pg_isready",
     ),
     ServiceSpec(
         name=ServiceName.SEAWEEDFS,
@@ -147,7 +140,6 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         ports={"broker": 19092, "controller": 19093},
         health=Probe(kind="kafka", port="broker"),
         memory_mb=1024,
-        docker_health_tool="kafka-cli",
     ),
     ServiceSpec(
         name=ServiceName.REGISTRY,
@@ -159,7 +151,6 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         depends_on=(ServiceName.POSTGRES,),
         data_dirs=(),
         memory_mb=768,
-        docker_health_tool="curl",
     ),
     ServiceSpec(
         name=ServiceName.ICEBERG_REST,
@@ -172,7 +163,6 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         depends_on=(ServiceName.POSTGRES, ServiceName.SEAWEEDFS),
         data_dirs=(),
         memory_mb=768,
-        docker_health_tool="curl",
     ),
     ServiceSpec(
         name=ServiceName.PROMETHEUS,
@@ -205,7 +195,6 @@ class DockerOnlySpec(BaseModel):
     ports: Mapping[str, int]
     health: Probe
     memory_mb: int
-    docker_health_tool: DockerHealthTool = "wget"
 
 
 GRAFANA = DockerOnlySpec(
@@ -217,28 +206,6 @@ GRAFANA = DockerOnlySpec(
     health=Probe(kind="http", port="http", path="/api/health"),
     memory_mb=256,
 )
-
-
-def docker_healthcheck(spec: ServiceSpec | DockerOnlySpec) -> list[str]:
-    """The container health check command (Docker `CMD` form) that runs `spec.health`."""
-    probe = spec.health
-    port = KAFKA_DOCKER_INTERNAL_PORT if probe.kind == "kafka" else spec.ports[probe.port]
-    url = f"http://{LOOPBACK}:{port}{probe.path}"
-    match spec.docker_health_tool:
-        case "wget":
-            return ["CMD", "wget", "-q", "-O", "/dev/null", url]
-        case "curl":
-            return ["CMD", "curl", "-fsS", "-o", "/dev/null", url]
-        case "pg_isready":
-            return ["CMD", "pg_isready", "-h", LOOPBACK, "-p", str(port), "-U", POSTGRES_USER]
-        case "kafka-cli":
-            return [
-                "CMD",
-                "/opt/kafka/bin/kafka-cluster.sh",
-                "cluster-id",
-                "--bootstrap-server",
-                f"{LOOPBACK}:{port}",
-            ]
 
 
 def start_order() -> tuple[ServiceSpec, ...]:
