@@ -15,6 +15,7 @@ from typing import Literal
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
+
 # confluent_kafka.admin re-exports these without `__all__`, which mypy --strict refuses.
 from confluent_kafka.admin._acl import AclBinding, AclOperation, AclPermissionType
 from confluent_kafka.admin._resource import ResourcePatternType, ResourceType

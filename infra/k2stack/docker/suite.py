@@ -1,0 +1,136 @@
+"""`task test:docker`: the integration and reliability suites against a real Docker stack.
+
+The stack is an ephemeral `ci-<id>` Pulumi stack brought up by the real Pulumi engine
+(Automation API, `k2stack.pulumi.automation`) from Pulumi.ci.yaml with generated secrets, on
+K2's own images and a Docker engine K2 finds or starts. The tests then run on the host with the
+stack's `K2_*` outputs (it publishes on loopback at a free block of ports), plus the Docker-only
+faults (`tests/docker`: kill -9 of a worker container, a Kafka container restart). Afterwards
+the stack is destroyed and nothing may be left that carries its label; an engine K2 started
+for the run is stopped again and what it changed on the host undone.
+
+Where no engine can be had, this fails loudly (exit 1, with the reason); it never passes by
+running nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import docker
+
+from k2.errors import K2Error, StackError
+from k2stack.local.ports import is_free
+from k2stack.observability import INFRA_DIR
+from k2stack.topology import SERVICES
+
+REPO_ROOT = INFRA_DIR.parent
+STACK_PREFIX_ENV = "K2_DOCKER_STACK_PREFIX"
+DOCKER_HOST_ENV = "DOCKER_HOST"
+# What runs against the Docker stack: everything that uses a stack through K2_* except what
+# tests the local backend itself (marker local_stack), plus the Docker stack's own faults.
+MARKERS = "(integration or reliability or docker_stack) and not local_stack"
+OFFSET_TRIES = 50
+
+
+def _say(message: str) -> None:
+    print(f"[k2 test:docker] {message}", file=sys.stderr, flush=True)
+
+
+def free_port_offset() -> int:
+    """A port offset at which every port the ci stack publishes is free on loopback."""
+    ports = [p for spec in SERVICES.values() for p in spec.ports.values()]
+    for _ in range(OFFSET_TRIES):
+        offset = random.randrange(1000, 29000, 10)  # noqa: S311 - not a secret
+        if all(is_free(port + offset) for port in ports):
+            return offset
+    raise StackError(f"no free block of {len(ports)} loopback ports found for the Docker stack")
+
+
+def run(pytest_args: Sequence[str], workers: int) -> int:
+    """Bring the ci stack up, run the suites against it, destroy it; pytest's exit status."""
+    from k2stack.docker.base_image import ensure_base_image
+    from k2stack.docker.engine import DockerEngine
+    from k2stack.docker.images import build_images
+    from k2stack.pulumi import automation
+    from k2stack.pulumi.program import declare
+
+    began = time.monotonic()
+    manager = DockerEngine()
+    ours = manager.find() is None
+    engine = manager.ensure()
+    client = engine.client()
+    _say(f"engine: {engine.url} ({'started by K2' if ours else 'already running'})")
+    stack_name = f"ci-{secrets.token_hex(4)}"
+    code = 1
+    try:
+        build_images(client, ensure_base_image(client), log=_say)
+        _say(f"images ready after {time.monotonic() - began:.0f}s; pulumi up {stack_name}")
+        up_began = time.monotonic()
+        config = {"k2:namePrefix": stack_name, "k2:portOffset": str(free_port_offset())}
+        outputs = automation.up(
+            stack_name,
+            REPO_ROOT / "Pulumi.ci.yaml",
+            program=declare,
+            extra_config=config,
+            secrets=automation.generated_secrets(automation.required_secret_keys({})),
+        )
+        _say(f"stack {stack_name} up in {time.monotonic() - up_began:.0f}s")
+        env = {
+            **os.environ,
+            **{k: v for k, v in outputs.items() if k.startswith("K2_")},
+            STACK_PREFIX_ENV: stack_name,
+            DOCKER_HOST_ENV: engine.url,
+        }
+        argv = [
+            str(Path(sys.executable).with_name("pytest")),
+            "-n",
+            str(workers),
+            "--dist",
+            "loadgroup",
+            "-m",
+            MARKERS,
+            *pytest_args,
+        ]
+        code = subprocess.call(argv, cwd=REPO_ROOT, env=env)
+    except K2Error as e:
+        _say(f"error: {e}")
+    finally:
+        code = _teardown(stack_name, client, code)
+        if ours:
+            report = manager.stop()
+            _say(f"engine stopped; {report}")
+    _say(f"done in {time.monotonic() - began:.0f}s (exit {code})")
+    return code
+
+
+def _teardown(stack_name: str, client: docker.DockerClient, code: int) -> int:
+    from k2stack.docker.apply import leftovers
+    from k2stack.pulumi import automation
+
+    try:
+        automation.destroy(stack_name)
+    except K2Error as e:
+        _say(f"destroy failed: {e}")
+        return code or 1
+    left = leftovers(client, stack_name)
+    if left:
+        _say("left behind after destroy: " + ", ".join(left))
+        return code or 1
+    _say(f"stack {stack_name} destroyed; nothing left (containers, networks, volumes)")
+    return code
+
+
+def main() -> None:
+    workers = int(os.environ.get("K2_TEST_WORKERS", "3"))
+    raise SystemExit(run(sys.argv[1:], workers))
+
+
+if __name__ == "__main__":
+    main()
