@@ -11,7 +11,7 @@ from k2.bench.cpu import CpuMeter
 from k2.bench.environment import StackUnderTest
 from k2.settings import Endpoints
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
 
 def test_every_service_has_a_pid_and_a_cpu_figure(stack: Endpoints, stack_dir: Path | None) -> None:

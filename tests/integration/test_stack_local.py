@@ -24,7 +24,7 @@ from k2stack.local import processes
 from k2stack.local.stack import LocalStack
 from k2stack.topology import POSTGRES_USER, TOPOLOGY, ServiceName
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
 
 def _listening_addresses(pid: int) -> set[str]:

@@ -47,6 +47,8 @@ from .faults_support import (
 pytestmark = [
     pytest.mark.reliability,
     pytest.mark.integration,
+    # Outages of the local backend's own processes (a private local stack).
+    pytest.mark.local_stack,
     pytest.mark.xdist_group("private-stack"),
 ]
 

@@ -86,6 +86,7 @@ def _leaks(files: list[Path], secrets: dict[str, str]) -> list[str]:
     return found
 
 
+@pytest.mark.local_stack
 def test_no_secret_in_any_log_of_the_stack(stack: Endpoints, stack_dir: Path | None) -> None:
     if stack_dir is None:
         pytest.skip("bring-your-own stack: its logs are not here")
