@@ -11,7 +11,6 @@ clash with someone else's container, network or volume is an error, never a take
 from __future__ import annotations
 
 import io
-import os
 import sys
 import tarfile
 import time
@@ -23,11 +22,11 @@ from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
 
 from k2.errors import StackError
+from k2stack.docker.engine import DockerEngine
 from k2stack.docker.spec import STACK_LABEL, ContainerSpec, StackSpec
 
 Log = Callable[[str], None]
 
-DEFAULT_DOCKER_HOST = "unix:///run/k2-docker/docker.sock"
 # A container gets this long to stop on SIGTERM before Docker kills it.
 STOP_TIMEOUT_S = 30
 # How often readiness is polled: health checks run every few seconds, so this costs nothing.
@@ -41,15 +40,18 @@ def _stderr(line: str) -> None:
 
 
 def docker_client() -> docker.DockerClient:
-    """A client of the engine K2 uses (`DOCKER_HOST`, else K2's own engine socket)."""
-    # version="auto": docker-py 7.1 defaults to API 1.44, which Debian's engine (20.10,
-    # API 1.41) refuses; negotiation picks what the engine speaks.
-    try:
-        return docker.DockerClient(
-            base_url=os.environ.get("DOCKER_HOST", DEFAULT_DOCKER_HOST), version="auto"
+    """A client of the engine K2 uses (`DockerEngine` discovery); never starts one.
+
+    Starting an engine changes the host (see `k2stack.docker.engine`): that stays an explicit
+    step, not a side effect of applying a container (least of all inside a Pulumi provider).
+    """
+    engine = DockerEngine().find()
+    if engine is None:
+        raise StackError(
+            "no Docker engine answers (DOCKER_HOST, the default socket, K2's own): "
+            "start one with `k2-stack docker engine up`"
         )
-    except DockerException as e:
-        raise StackError(f"cannot reach the Docker engine: {e}") from e
+    return engine.client()
 
 
 def _owner(labels: Mapping[str, str], what: str) -> str:
