@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pulumi
@@ -76,22 +77,27 @@ def client() -> Iterator[docker.DockerClient]:
     engine.close()
 
 
+def _up(stack_name: str, secrets: dict[str, str], **program: Any) -> tuple[dict[str, str], float]:
+    """`automation.up` of the test program as the runner calls it; returns outputs and seconds."""
+    prefix = f"k2t-{stack_name}"
+    started = time.monotonic()
+    outputs = automation.up(
+        stack_name,
+        automation.committed_config_file(stack_name, REPO),
+        program=lambda: _program(prefix, **program),
+        extra_config={"k2:namePrefix": prefix},
+        secrets=secrets,
+    )
+    return outputs, time.monotonic() - started
+
+
 def test_up_reup_destroy(pulumi_dir: Path, client: docker.DockerClient) -> None:
     stack_name = f"ci-t{uuid.uuid4().hex[:8]}"
     prefix = f"k2t-{stack_name}"
-    config_file = automation.committed_config_file(stack_name, REPO)
     secrets = automation.generated_secrets(automation.required_secret_keys({}))
     password = secrets["k2:postgresPassword"]
     try:
-        started = time.monotonic()
-        outputs = automation.up(
-            stack_name,
-            config_file,
-            program=lambda: _program(prefix),
-            extra_config={"k2:namePrefix": prefix},
-            secrets=secrets,
-        )
-        up_s = time.monotonic() - started
+        outputs, up_s = _up(stack_name, secrets)
 
         svc = client.containers.get(f"{prefix}-svc")
         assert svc.attrs["State"]["Health"]["Status"] == "healthy"
@@ -110,15 +116,7 @@ def test_up_reup_destroy(pulumi_dir: Path, client: docker.DockerClient) -> None:
         assert "K2_MODE=test" not in state  # the whole env is secret, outputs included
         assert '"ciphertext"' in state
 
-        started = time.monotonic()
-        again = automation.up(
-            stack_name,
-            config_file,
-            program=lambda: _program(prefix),
-            extra_config={"k2:namePrefix": prefix},
-            secrets=automation.generated_secrets(secrets),
-        )
-        reup_s = time.monotonic() - started
+        again, reup_s = _up(stack_name, automation.generated_secrets(secrets))
         # Nothing changed, so nothing was replaced: the same containers, the first secrets.
         assert again == outputs
         assert client.containers.get(f"{prefix}-svc").id == svc.id
@@ -127,15 +125,7 @@ def test_up_reup_destroy(pulumi_dir: Path, client: docker.DockerClient) -> None:
         assert shown.exit_code == 0, shown.output
         assert f"volume={prefix}-data" in shown.stdout.splitlines()
 
-        started = time.monotonic()
-        changed = automation.up(
-            stack_name,
-            config_file,
-            program=lambda: _program(prefix, mode="changed"),
-            extra_config={"k2:namePrefix": prefix},
-            secrets=secrets,
-        )
-        replace_s = time.monotonic() - started
+        changed, replace_s = _up(stack_name, secrets, mode="changed")
         # A changed env replaces the container under the same name (deleted first).
         replaced = client.containers.get(f"{prefix}-svc")
         assert changed["service"] == replaced.id != svc.id
@@ -162,13 +152,7 @@ def test_a_failed_create_leaves_no_container(pulumi_dir: Path, client: docker.Do
     secrets = automation.generated_secrets(automation.required_secret_keys({}))
     try:
         with pytest.raises(StackError, match="pulumi up of stack"):
-            automation.up(
-                stack_name,
-                automation.committed_config_file(stack_name, REPO),
-                program=lambda: _program(prefix, job_exit=3),
-                extra_config={"k2:namePrefix": prefix},
-                secrets=secrets,
-            )
+            _up(stack_name, secrets, job_exit=3)
         # Not in the state, so the provider removed it itself; the rest is in the state.
         names = {
             c.name

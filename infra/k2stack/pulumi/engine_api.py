@@ -18,9 +18,9 @@ outputs in the state file ever hold it in plain text.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import docker
 import pulumi
@@ -37,7 +37,8 @@ _CONTAINER_INPUTS = ("spec", "env")
 
 
 def _log(line: str) -> None:
-    # The provider's stderr reaches the engine's diagnostics: progress shows during `up`.
+    # The provider process's stderr reaches the engine's output (listed under the stack
+    # resource, not the container): progress shows during `up`.
     print(f"[k2 engine-api] {line}", file=sys.stderr, flush=True)
 
 
@@ -84,36 +85,39 @@ def container_spec(props: Mapping[str, Any]) -> ContainerSpec:
     return ContainerSpec.model_validate({**props["spec"], "env": env})
 
 
-class NetworkProvider(ResourceProvider):
-    """A bridge network (`ensure_network` / `remove_network`)."""
+# How each named object is made and removed (`apply` is idempotent for both).
+_NAMED_OBJECTS: dict[str, tuple[Callable[..., str], Callable[..., None]]] = {
+    "network": (apply.ensure_network, apply.remove_network),
+    "volume": (apply.ensure_volume, apply.remove_volume),
+}
+
+
+class NamedObjectProvider(ResourceProvider):
+    """A network or volume (`kind`): made unless this stack has it, removed on delete."""
+
+    kind: ClassVar[str]
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        ensure, _ = _NAMED_OBJECTS[self.kind]
         with _client() as client:
-            network_id = apply.ensure_network(client, props["name"], props["labels"])
-        return CreateResult(network_id, {key: props[key] for key in _NAMED_INPUTS})
+            object_id = ensure(client, props["name"], props["labels"])
+        return CreateResult(object_id, {key: props[key] for key in _NAMED_INPUTS})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         return _replace_on_change(olds, news, _NAMED_INPUTS)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
+        _, remove = _NAMED_OBJECTS[self.kind]
         with _client() as client:
-            apply.remove_network(client, props["name"])
+            remove(client, props["name"])
 
 
-class VolumeProvider(ResourceProvider):
-    """A named volume (`ensure_volume` / `remove_volume`)."""
+class NetworkProvider(NamedObjectProvider):
+    kind = "network"
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        with _client() as client:
-            name = apply.ensure_volume(client, props["name"], props["labels"])
-        return CreateResult(name, {key: props[key] for key in _NAMED_INPUTS})
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return _replace_on_change(olds, news, _NAMED_INPUTS)
-
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        with _client() as client:
-            apply.remove_volume(client, props["name"])
+class VolumeProvider(NamedObjectProvider):
+    kind = "volume"
 
 
 class ContainerProvider(ResourceProvider):
