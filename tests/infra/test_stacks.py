@@ -1,233 +1,485 @@
-"""The Pulumi program over the dev, ci and cluster stacks, under Pulumi's own mocks."""
+"""The Pulumi program over the dev, ci and cluster stacks, under Pulumi's own mocks.
+
+What the program declares must be exactly what `stack_spec` returns for the same config (the
+Docker backend applies those very specs), so most properties are checked twice: on the
+declared `pulumi_docker` inputs directly, and by mapping every container back to a spec.
+"""
 
 from __future__ import annotations
 
-import shlex
+from functools import cache
+from typing import Any
 
-import pytest
+from k2.contracts.catalogue import load_catalogue
+from k2.settings import endpoint_env_names, kafka_security_env_names
+from k2stack.docker.spec import ContainerSpec, Healthcheck, PortBinding, StackSpec
+from k2stack.docker.stack_spec import host_endpoints, stack_spec, worker_image
+from k2stack.pulumi.program import COMPONENTS, SECRET_OUTPUTS, k2_version
+from k2stack.serve import CONTAINER_STATE_DIR
+from k2stack.topology import GRAFANA, SERVICES, TOPOLOGY, ServiceName
+from tests.infra.infra_harness import (
+    ALL_SECRETS,
+    CI_NAME_PREFIX,
+    CI_PORT_OFFSET,
+    CONTAINER,
+    NETWORK,
+    SECRETS,
+    VOLUME,
+    Resource,
+    StackRun,
+    env_of,
+    is_secret,
+    plain,
+    validated_config,
+)
 
-from k2.settings import endpoint_env_names
-from k2stack.pulumi import kafka as kafka_module
-from k2stack.topology import GRAFANA, SERVICES, TOPOLOGY, ServiceName, docker_healthcheck
-from tests.infra.infra_harness import ALL_SECRETS, SECRETS, StackRun, env_of, is_secret, plain
-
-CONTAINER = "docker:index/container:Container"
-REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
-JOBS = ("bootstrap", "bucket-job", "kafka-acls")
-EXPECTED_REPLICAS = {"dev": 1, "ci": 2, "cluster": 3}
-EXPECTED_BROKERS = {"dev": 1, "ci": 1, "cluster": 3}
-PREFIX = {"dev": "k2-dev", "ci": "ci-run-42", "cluster": "k2-cluster"}
+PREFIX = {"dev": "k2-dev", "ci": CI_NAME_PREFIX, "cluster": "k2-cluster"}
+OFFSET = {"dev": 0, "ci": CI_PORT_OFFSET, "cluster": 0}
+BROKERS = {"dev": 1, "ci": 1, "cluster": 3}
+REPLICAS = {"dev": 1, "ci": 1, "cluster": 3}
 SCRAM_STACKS = {"cluster"}
-REGISTRY_USERINFO = f"k2registry:{SECRETS['k2:registryPassword']}@"
+JOBS = ("bootstrap", "kafka-acls")
+# The ports each service publishes on the host (before the stack's port offset); Kafka's
+# external listener is checked on its own.
+PUBLISHED = {
+    "postgres": {15432},
+    "seaweedfs": {18333},
+    "registry": {18081},
+    "iceberg-rest": {18181},
+    "prometheus": {19090},
+    "grafana": {13000},
+}
+TABLES = sorted(load_catalogue().datasets)
 
 
-def authenticated_probe(stack: str, service: ServiceName) -> bool:
-    """Probes that need credentials: the registry always, Kafka when SCRAM is on."""
-    return service is ServiceName.REGISTRY or (
-        service is ServiceName.KAFKA and stack in SCRAM_STACKS
+@cache
+def expected_spec(stack: str) -> StackSpec:
+    return stack_spec(validated_config(stack), k2_version())
+
+
+def named(run: StackRun, stack: str, service: str) -> Resource:
+    return run.containers()[f"{PREFIX[stack]}-{service}"]
+
+
+def topology_containers(run: StackRun, stack: str, service: ServiceName) -> list[Resource]:
+    if service is ServiceName.KAFKA:
+        return [named(run, stack, f"kafka-{i}") for i in range(BROKERS[stack])]
+    return [named(run, stack, service.value)]
+
+
+def workers(run: StackRun) -> dict[str, Resource]:
+    return {n: r for n, r in run.containers().items() if "-ingest-worker-" in n}
+
+
+# --- services, workers, jobs ---------------------------------------------------------------
+
+
+def test_every_topology_service_runs_k2s_image_under_k2_stack_serve(
+    stack: tuple[str, StackRun],
+) -> None:
+    name, run = stack
+    for service in TOPOLOGY:
+        containers = topology_containers(run, name, service.name)
+        for container in containers:
+            inputs = container.inputs
+            assert inputs["image"] == SERVICES[service.name].image == service.image
+            assert inputs["image"] == f"k2/{service.name.value}:{service.version}"
+            assert inputs["command"] == ["k2-stack", "serve", service.name.value]
+            assert inputs["healthcheck"]["tests"] == ["CMD", "k2-stack", "probe", service.name]
+            assert inputs["wait"] is True
+            assert inputs["mustRun"] is True
+            assert inputs["attach"] is False
+            assert inputs["restart"] == "unless-stopped"
+            # The JVM heap is the topology's figure: the container is given more.
+            assert inputs["memory"] == inputs["memorySwap"] > service.memory_mb
+            assert inputs["privileged"] is False
+    assert len(run.of_type(CONTAINER)) == len(expected_spec(name).containers)
+
+
+def test_grafana_is_the_only_upstream_image(stack: tuple[str, StackRun]) -> None:
+    name, run = stack
+    images = {r.name: r.inputs["image"] for r in run.of_type(CONTAINER)}
+    upstream = {n: i for n, i in images.items() if not i.startswith("k2/")}
+    if name == "ci":
+        assert upstream == {}
+    else:
+        assert upstream == {f"{PREFIX[name]}-grafana": GRAFANA.image}
+        grafana = named(run, name, "grafana").inputs
+        assert grafana["wait"] is True and grafana["restart"] == "unless-stopped"
+        assert grafana["privileged"] is False and grafana["memory"] == GRAFANA.memory_mb
+    for image in images.values():
+        tag = image.rpartition(":")[2]
+        assert tag and tag != "latest" and "/" not in tag, image
+
+
+def test_workers_run_per_table_on_k2s_worker_image(stack: tuple[str, StackRun]) -> None:
+    name, run = stack
+    declared = workers(run)
+    expected = {
+        f"{PREFIX[name]}-ingest-worker-{table.replace('_', '-')}-{i}": table
+        for table in TABLES
+        for i in range(REPLICAS[name])
+    }
+    assert set(declared) == set(expected)
+    assert run.exports["workerReplicas"] == REPLICAS[name]
+    for worker_name, table in expected.items():
+        inputs = declared[worker_name].inputs
+        assert inputs["image"] == worker_image(k2_version())
+        assert inputs["command"] == [
+            "k2",
+            *("ingest", "run", "--table", table, "--metrics-port", "19400"),
+        ]
+        assert inputs["healthcheck"]["tests"][0] == "CMD"
+        assert "19400/metrics" in inputs["healthcheck"]["tests"][-1]
+        assert inputs["wait"] is True and inputs["restart"] == "unless-stopped"
+        assert inputs["memory"] > 0 and inputs["privileged"] is False
+        assert not inputs.get("ports")
+
+
+def test_jobs_run_once_and_are_waited_for(stack: tuple[str, StackRun]) -> None:
+    name, run = stack
+    jobs = {n: r for n, r in run.containers().items() if n.endswith(JOBS)}
+    wanted = {f"{PREFIX[name]}-bootstrap"}
+    if name in SCRAM_STACKS:
+        wanted.add(f"{PREFIX[name]}-kafka-acls")
+    assert set(jobs) == wanted
+    commands = {"bootstrap": ["k2", "bootstrap"], "kafka-acls": ["k2-stack", "kafka-acls"]}
+    for job_name, job in jobs.items():
+        inputs = job.inputs
+        assert inputs["mustRun"] is False, job_name
+        assert inputs["attach"] is True, job_name
+        assert inputs["wait"] is False, job_name
+        assert inputs["restart"] == "no", job_name
+        assert inputs["privileged"] is False, job_name
+        assert inputs["memory"] > 0, job_name
+        assert inputs["image"] == worker_image(k2_version())
+        assert inputs["command"] == commands[job_name.removeprefix(PREFIX[name] + "-")]
+        assert not inputs.get("ports") and not inputs.get("healthcheck")
+
+
+def test_brokers_form_one_cluster(stack: tuple[str, StackRun]) -> None:
+    name, run = stack
+    brokers = topology_containers(run, name, ServiceName.KAFKA)
+    envs = [env_of(b) for b in brokers]
+    assert [e["K2_SERVE_KAFKA_NODE_ID"] for e in envs] == [str(i) for i in range(BROKERS[name])]
+    assert {e["K2_SERVE_KAFKA_BROKERS"] for e in envs} == {str(BROKERS[name])}
+    assert len({e["K2_SERVE_KAFKA_CLUSTER_ID"] for e in envs}) == 1
+    replication = {"dev": ("1", "1"), "ci": ("1", "1"), "cluster": ("3", "2")}[name]
+    for env in envs:
+        rf_isr = (
+            env["K2_SERVE_KAFKA_REPLICATION_FACTOR"],
+            env["K2_SERVE_KAFKA_MIN_INSYNC_REPLICAS"],
+        )
+        assert rf_isr == replication
+    assert f"{PREFIX[name]}-kafka-{BROKERS[name]}" not in run.containers()
+
+
+# --- network, ports, volumes ---------------------------------------------------------------
+
+
+def test_one_network_every_container_on_it_under_its_aliases(stack: tuple[str, StackRun]) -> None:
+    name, run = stack
+    (network,) = run.of_type(NETWORK)
+    assert network.inputs["name"] == f"{PREFIX[name]}-net"
+    assert network.inputs["driver"] == "bridge"
+    for cname, resource in run.containers().items():
+        (attached,) = resource.inputs["networksAdvanced"]
+        assert attached["name"] == network.inputs["name"], cname
+        aliases = attached.get("aliases") or []
+        if cname.endswith(JOBS):
+            assert aliases == [], cname
+            continue
+        assert aliases[0] == resource.inputs["hostname"], cname
+        if cname in workers(run):
+            assert aliases == [resource.inputs["hostname"], "ingest-worker"], cname
+    for i in range(BROKERS[name]):
+        broker = named(run, name, f"kafka-{i}").inputs
+        assert broker["networksAdvanced"][0]["aliases"] == [f"kafka-{i}", "kafka"]
+        assert broker["hostname"] == f"kafka-{i}"
+    for service in ("postgres", "seaweedfs", "registry", "iceberg-rest", "prometheus"):
+        assert named(run, name, service).inputs["networksAdvanced"][0]["aliases"] == [service]
+
+
+def test_ports_are_published_on_loopback_only(stack: tuple[str, StackRun]) -> None:
+    name, run = stack
+    offset = OFFSET[name]
+    published: dict[str, list[dict[str, Any]]] = {
+        cname.removeprefix(PREFIX[name] + "-"): plain(r.inputs.get("ports") or [])
+        for cname, r in run.containers().items()
+    }
+    assert any(published.values())
+    for service, ports in published.items():
+        for port in ports:
+            assert port["ip"] == "127.0.0.1", service
+        if service in PUBLISHED:
+            assert {p["internal"] for p in ports} == PUBLISHED[service], service
+            assert all(p["external"] == p["internal"] + offset for p in ports), service
+        elif service.startswith("kafka-") and service != "kafka-acls":
+            # The external listener: the same number inside and out, shifted by the offset.
+            (port,) = ports
+            index = int(service.removeprefix("kafka-"))
+            assert port["internal"] == port["external"] == 19092 + 100 * index + offset
+            # The controller listener is never published.
+            assert port["internal"] != SERVICES[ServiceName.KAFKA].ports["controller"]
+        else:
+            assert ports == [], service
+    host_ports = [p["external"] for ports in published.values() for p in ports]
+    assert len(host_ports) == len(set(host_ports))
+    if name == "ci":
+        assert published["postgres"] == [{"ip": "127.0.0.1", "internal": 15432, "external": 17432}]
+        assert run.exports["K2_KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:21092"
+        assert env_of(named(run, name, "kafka-0"))["K2_SERVE_KAFKA_EXTERNAL_PORT"] == "21092"
+
+
+def test_stateful_services_keep_state_in_a_volume(stack: tuple[str, StackRun]) -> None:
+    name, run = stack
+    prefix = PREFIX[name]
+    mounted: dict[str, str] = {}
+    for service in TOPOLOGY:
+        for container in topology_containers(run, name, service.name):
+            volumes = container.inputs.get("volumes") or []
+            if not service.data_dirs:
+                assert volumes == [], container.name
+                continue
+            (volume,) = volumes
+            assert volume["volumeName"] == f"{container.name}-data"
+            assert volume["containerPath"] == str(CONTAINER_STATE_DIR) == "/var/lib/k2/stack"
+            mounted[volume["volumeName"]] = container.name
+    assert f"{prefix}-kafka-0-data" in mounted and f"{prefix}-postgres-data" in mounted
+    if name != "ci":
+        (grafana,) = named(run, name, "grafana").inputs["volumes"]
+        assert grafana == {
+            "volumeName": f"{prefix}-grafana-data",
+            "containerPath": "/var/lib/grafana",
+        }
+        mounted[grafana["volumeName"]] = "grafana"
+    assert {v.inputs["name"] for v in run.of_type(VOLUME)} == set(mounted)
+
+
+# --- equality with the Docker backend's specs ----------------------------------------------
+
+
+def _seconds(duration: str) -> float:
+    return float(duration.removesuffix("s"))
+
+
+def declared_spec(run: StackRun, resource: Resource) -> ContainerSpec:
+    """The ContainerSpec a declared `docker.Container` stands for, read back from its inputs."""
+    inputs = plain(resource.inputs)
+    by_urn = run.by_urn()
+    env = env_of(resource)
+    health = inputs.get("healthcheck")
+    (network,) = inputs["networksAdvanced"]
+    return ContainerSpec(
+        name=inputs["name"],
+        service=inputs["hostname"],  # no Docker counterpart: left out of the comparison
+        image=inputs["image"],
+        command=tuple(inputs["command"]) if inputs.get("command") is not None else None,
+        env=env,
+        # Docker sees one secret environment, not which variables made it one.
+        secret_env=frozenset(env) if is_secret(resource.inputs.get("envs")) else frozenset(),
+        ports=tuple(
+            PortBinding(container_port=p["internal"], host_port=p["external"], host_ip=p["ip"])
+            for p in inputs.get("ports") or []
+        ),
+        volumes={v["volumeName"]: v["containerPath"] for v in inputs.get("volumes") or []},
+        uploads={u["file"]: u["content"] for u in inputs.get("uploads") or []},
+        network=network["name"],
+        hostname=inputs["hostname"],
+        aliases=tuple(network.get("aliases") or ()),
+        healthcheck=(
+            Healthcheck(
+                test=tuple(health["tests"]),
+                interval_s=_seconds(health["interval"]),
+                timeout_s=_seconds(health["timeout"]),
+                start_period_s=_seconds(health["startPeriod"]),
+                retries=health["retries"],
+            )
+            if health
+            else None
+        ),
+        depends_on=tuple(
+            sorted(
+                by_urn[urn].name for urn in resource.dependencies if by_urn[urn].typ == CONTAINER
+            )
+        ),
+        memory_mb=inputs["memory"],
+        user=inputs.get("user"),
+        job=not inputs["mustRun"],
+        restart=inputs["restart"],
+        labels={label["label"]: label["value"] for label in inputs.get("labels") or []},
+        wait_timeout_s=inputs["waitTimeout"],
     )
 
 
-def brokers_of(run: StackRun) -> list:
-    return [r for n, r in run.containers().items() if "-kafka-" in n and not n.endswith(JOBS)]
+def comparable(spec: ContainerSpec) -> dict[str, Any]:
+    """A spec's fields as Docker can tell them: whether its env is secret, not which keys."""
+    fields = spec.model_dump(exclude={"service", "secret_env", "depends_on"})
+    fields["secret"] = bool(spec.secret_env)
+    fields["depends_on"] = sorted(spec.depends_on)
+    return fields
 
 
-def services(run: StackRun) -> dict[str, dict]:
-    return {name: r.inputs for name, r in run.containers().items() if not name.endswith(JOBS)}
-
-
-def test_every_topology_service_is_declared(stack: tuple[str, StackRun]) -> None:
+def test_declared_containers_are_the_stack_spec(stack: tuple[str, StackRun]) -> None:
     name, run = stack
-    declared = set(run.containers())
-    prefix = PREFIX[name]
-    for spec in TOPOLOGY:
-        wanted = f"{prefix}-kafka-0" if spec.name is ServiceName.KAFKA else f"{prefix}-{spec.name}"
-        assert wanted in declared, wanted
-    assert f"{prefix}-{GRAFANA.name}" in declared
-    assert f"{prefix}-bootstrap" in declared
+    spec = expected_spec(name)
+    declared = {r.name: comparable(declared_spec(run, r)) for r in run.of_type(CONTAINER)}
+    expected = {c.name: comparable(c) for c in spec.containers}
+    assert set(declared) == set(expected)
+    for container, fields in expected.items():
+        assert declared[container] == fields, container
+    assert run.exports["containers"] == [c.name for c in spec.containers]
+    assert run.exports["network"] == spec.network
 
 
-def test_images_are_the_topologys_pinned_images(stack: tuple[str, StackRun]) -> None:
-    _, run = stack
-    pulled = {r.inputs["name"] for r in run.of_type(REMOTE_IMAGE)}
-    assert pulled == {spec.image for spec in TOPOLOGY} | {GRAFANA.image}
-    for image in pulled:
-        tag = image.rpartition(":")[2]
-        assert tag and tag != "latest" and "/" not in tag, image
-    built = run.of_type("docker:index/image:Image")
-    assert len(built) == 1
-    assert not built[0].inputs["imageName"].endswith(":latest")
+def test_declared_network_and_volumes_are_the_stack_spec(stack: tuple[str, StackRun]) -> None:
+    name, run = stack
+    spec = expected_spec(name)
+    labels = [{"label": k, "value": v} for k, v in spec.labels.items()]
+    assert spec.labels == {"k2.stack": PREFIX[name]}
+    (network,) = run.of_type(NETWORK)
+    assert network.inputs["name"] == spec.network
+    assert network.inputs["labels"] == labels
+    volumes = run.of_type(VOLUME)
+    assert sorted(v.inputs["name"] for v in volumes) == sorted(spec.volumes)
+    assert len(spec.volumes) == len(set(spec.volumes))
+    for volume in volumes:
+        assert volume.inputs["labels"] == labels, volume.name
 
 
-def test_every_service_has_health_check_wait_restart_and_limits(
+def test_containers_depend_on_what_they_need_and_come_after_it(
     stack: tuple[str, StackRun],
 ) -> None:
-    _, run = stack
-    for name, inputs in services(run).items():
-        assert inputs["healthcheck"]["tests"][0] == "CMD", name
-        assert inputs["wait"] is True, name
-        assert inputs["restart"] == "unless-stopped", name
-        assert inputs["memory"] > 0, name
-        assert inputs["privileged"] is False, name
-
-
-def test_jobs_run_once_and_are_not_privileged(stack: tuple[str, StackRun]) -> None:
-    _, run = stack
-    for name, resource in run.containers().items():
-        if name.endswith(JOBS):
-            assert resource.inputs["mustRun"] is False
-            assert resource.inputs["restart"] == "no"
-            assert resource.inputs["privileged"] is False
-            assert resource.inputs["memory"] > 0
-
-
-def test_health_checks_run_the_topology_probes(stack: tuple[str, StackRun]) -> None:
+    """Pulumi's dependency graph, from the registration requests: each container depends on
+    the network, its volumes and its spec's `depends_on`, all registered before it."""
     name, run = stack
-    containers = run.containers()
-    for spec in TOPOLOGY:
-        key = "kafka-0" if spec.name is ServiceName.KAFKA else spec.name.value
-        tests = containers[f"{PREFIX[name]}-{key}"].inputs["healthcheck"]["tests"]
-        probe = docker_healthcheck(spec)
-        if authenticated_probe(name, spec.name):
-            # The same probe, run by a shell that adds credentials from the container's env.
-            assert tests[:3] == ["CMD", "sh", "-c"]
-            assert shlex.join(probe[1:]) in tests[3]
-            assert not any(s in tests[3] for s in ALL_SECRETS.values())
-        else:
-            assert tests == probe
-        if spec.health.kind == "http":
-            assert f":{spec.ports[spec.health.port]}{spec.health.path}" in tests[-1]
+    by_urn = run.by_urn()
+    position = {r.urn: i for i, r in enumerate(run.resources)}
+    (network,) = run.of_type(NETWORK)
+    for container in expected_spec(name).containers:
+        (resource,) = [r for r in run.of_type(CONTAINER) if r.name == container.name]
+        dependencies = {by_urn[urn].name for urn in resource.dependencies}
+        assert dependencies == {network.name, *container.volumes, *container.depends_on}
+        for urn in resource.dependencies:
+            assert position[urn] < position[resource.urn], (container.name, by_urn[urn].name)
+    # The order that matters, spelled out: workers after bootstrap after every broker,
+    # the registry and the catalog; those after PostgreSQL (and the catalog after S3).
+    spec = expected_spec(name)
+    prefix = PREFIX[name]
+    bootstrap = spec.container("bootstrap").depends_on
+    brokers = {f"{prefix}-kafka-{i}" for i in range(BROKERS[name])}
+    assert brokers | {f"{prefix}-registry", f"{prefix}-iceberg-rest"} <= set(bootstrap)
+    assert set(spec.container("registry").depends_on) == {f"{prefix}-postgres"}
+    assert set(spec.container("iceberg-rest").depends_on) == {
+        f"{prefix}-postgres",
+        f"{prefix}-seaweedfs",
+    }
+    for worker in workers(run).values():
+        assert {by_urn[u].name for u in worker.dependencies} >= {f"{prefix}-bootstrap"}
 
 
-def test_services_share_one_network_under_their_aliases(stack: tuple[str, StackRun]) -> None:
+def component_of(service: str) -> str:
+    """The component a container's service belongs to (one per service role)."""
+    if service.startswith("kafka"):  # the brokers and the ACL job
+        return "kafka"
+    if service.startswith("ingest-worker-") or service == "bootstrap":
+        return "workers"
+    return {
+        "postgres": "postgres",
+        "seaweedfs": "objectstore",
+        "registry": "registry",
+        "iceberg-rest": "catalog",
+        "prometheus": "monitoring",
+        "grafana": "monitoring",
+    }[service]
+
+
+def test_containers_are_grouped_into_components(stack: tuple[str, StackRun]) -> None:
+    _, run = stack
+    by_urn = run.by_urn()
+    for resource in run.of_type(CONTAINER):
+        parent = by_urn[resource.parent]
+        component = component_of(resource.inputs["hostname"])
+        assert parent.name == component, resource.name
+        assert parent.typ == dict(COMPONENTS.values())[component]
+    (network,) = run.of_type(NETWORK)
+    assert by_urn[network.parent].typ == "k2:network:Network"
+
+
+# --- secrets and outputs -------------------------------------------------------------------
+
+
+def test_envs_holding_a_secret_are_secret_inputs(stack: tuple[str, StackRun]) -> None:
     name, run = stack
-    (network,) = run.of_type("docker:index/network:Network")
-    assert network.inputs["name"] == f"{PREFIX[name]}-net"
+    secrets = tuple(ALL_SECRETS.values())
+    holding = set()
     for cname, resource in run.containers().items():
-        nets = resource.inputs["networksAdvanced"]
-        assert [n["name"] for n in nets] == [network.inputs["name"]], cname
-    aliases = {a for r in services(run).values() for a in r["networksAdvanced"][0]["aliases"]}
-    assert {s.name.value for s in TOPOLOGY} - {"kafka"} <= aliases
-    assert {"kafka", "grafana", "ingest-worker"} <= aliases
+        env = env_of(resource)
+        holds = any(s in value for value in env.values() for s in secrets)
+        assert is_secret(resource.inputs.get("envs")) is holds, cname
+        if holds:
+            holding.add(cname.removeprefix(PREFIX[name] + "-"))
+    # PostgreSQL, the object store, the registry, the catalog, the jobs and the workers.
+    assert {"postgres", "seaweedfs", "registry", "iceberg-rest", "bootstrap"} <= holding
+    assert set(w.removeprefix(PREFIX[name] + "-") for w in workers(run)) <= holding
+    assert "prometheus" not in holding
 
 
-def test_ports_published_on_loopback_only_in_dev(stack: tuple[str, StackRun]) -> None:
+def test_no_secret_outside_the_environment(stack: tuple[str, StackRun]) -> None:
+    _, run = stack
+    secrets = tuple(ALL_SECRETS.values())
+    for resource in run.resources:
+        others = {k: v for k, v in resource.inputs.items() if k != "envs"}
+        text = str(plain(others))
+        assert not any(s in text for s in secrets), resource.name
+
+
+def test_outputs_are_the_k2_endpoint_names_credentials_secret(stack: tuple[str, StackRun]) -> None:
     name, run = stack
-    published = [p for r in services(run).values() for p in r.get("ports") or []]
-    if name == "ci":
-        assert published == []
-        return
-    assert published
-    for port in published:
-        assert port["ip"] == "127.0.0.1"
-        assert port["external"] == port["internal"]
-    for spec in TOPOLOGY:
-        main = next(iter(spec.ports.values()))
-        assert any(p["internal"] == main for p in published), spec.name
-
-
-def test_secrets_are_secret_inputs_and_outputs(stack: tuple[str, StackRun]) -> None:
-    name, run = stack
-    expected = {
+    names = set(endpoint_env_names())
+    if name in SCRAM_STACKS:
+        names |= set(kafka_security_env_names())
+    assert {k for k in run.exports if k.startswith("K2_")} == names
+    expected_secret = {
         "K2_S3_ACCESS_KEY_ID",
         "K2_S3_SECRET_ACCESS_KEY",
         "K2_POSTGRES_DSN",
         "K2_SCHEMA_REGISTRY_URL",  # carries the registry password as userinfo
     }
     if name in SCRAM_STACKS:
-        expected.add("K2_KAFKA_SASL_PASSWORD")
-    assert run.secret_exports == expected
-    secrets = tuple(ALL_SECRETS.values())
-    for name, resource in run.containers().items():
-        envs = resource.inputs.get("envs")
-        if any(s in str(plain(envs)) for s in secrets):
-            assert is_secret(envs), f"{name} has a secret in plain envs"
-        others = {k: v for k, v in resource.inputs.items() if k != "envs"}
-        assert not any(s in str(plain(others)) for s in secrets), name
-
-
-def test_outputs_use_the_k2_endpoint_names(stack: tuple[str, StackRun]) -> None:
-    name, run = stack
-    assert set(endpoint_env_names()) <= set(run.exports)
-    bootstrap = run.exports["K2_KAFKA_BOOTSTRAP_SERVERS"]
-    assert bootstrap == ("kafka:9092" if name == "ci" else "127.0.0.1:19092")
-
-
-def test_cluster_has_three_brokers_with_replication_three(stack: tuple[str, StackRun]) -> None:
-    name, run = stack
-    brokers = brokers_of(run)
-    assert len(brokers) == EXPECTED_BROKERS[name]
-    for broker in brokers:
-        env = env_of(broker)
-        voters = env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")
-        assert len(voters) == EXPECTED_BROKERS[name]
-        if name == "cluster":
-            assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3"
-            assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3"
-            assert env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
-    assert len({env_of(b)["KAFKA_NODE_ID"] for b in brokers}) == len(brokers)
-    assert len({env_of(b)["CLUSTER_ID"] for b in brokers}) == 1
-
-
-def test_worker_replicas(stack: tuple[str, StackRun]) -> None:
-    name, run = stack
-    workers = [n for n in run.containers() if "-ingest-worker-" in n]
-    assert len(workers) == EXPECTED_REPLICAS[name] == run.exports["workerReplicas"]
-
-
-def test_environment_wiring_is_the_same_everywhere(stack: tuple[str, StackRun]) -> None:
-    """Workers and the bootstrap job get one endpoint set; services point at the same hosts."""
-    name, run = stack
-    containers = run.containers()
-    worker_envs = [env_of(r) for n, r in containers.items() if "-ingest-worker-" in n]
-    worker_envs.append(env_of(containers[f"{PREFIX[name]}-bootstrap"]))
-    endpoints = [{k: env[k] for k in endpoint_env_names()} for env in worker_envs]
-    first = endpoints[0]
-    assert all(env == first for env in endpoints)
-    assert first["K2_KAFKA_BOOTSTRAP_SERVERS"] == f"kafka:{kafka_module.KAFKA_DOCKER_INTERNAL_PORT}"
-    registry_url = f"http://{REGISTRY_USERINFO}registry:18081/apis/ccompat/v7"
-    assert first["K2_SCHEMA_REGISTRY_URL"] == registry_url
-    assert first["K2_ICEBERG_CATALOG_URI"] == "http://iceberg-rest:18181"
-    catalog = env_of(containers[f"{PREFIX[name]}-iceberg-rest"])
-    assert catalog["CATALOG_S3_ENDPOINT"] == first["K2_S3_ENDPOINT"]
-    assert catalog["CATALOG_URI"].endswith("postgres:15432/iceberg_catalog")
-    assert (
-        "postgres:15432/schema_registry"
-        in env_of(containers[f"{PREFIX[name]}-registry"])["APICURIO_DATASOURCE_URL"]
+        expected_secret.add("K2_KAFKA_SASL_PASSWORD")
+    assert run.secret_exports == expected_secret == SECRET_OUTPUTS & names
+    # The host's view of the stack: every stack publishes on loopback.
+    host = host_endpoints(validated_config(name))
+    assert {k: v for k, v in run.exports.items() if k in names} == {k: host[k] for k in names}
+    bootstrap = ",".join(
+        f"127.0.0.1:{19092 + 100 * i + OFFSET[name]}" for i in range(BROKERS[name])
     )
-    grafana = env_of(containers[f"{PREFIX[name]}-grafana"])
-    assert grafana["K2_PROMETHEUS_URL"] == first["K2_PROMETHEUS_URL"] == "http://prometheus:19090"
+    assert run.exports["K2_KAFKA_BOOTSTRAP_SERVERS"] == bootstrap
 
 
-def test_no_drift_between_local_and_docker_topology(stack: tuple[str, StackRun]) -> None:
-    """The versions/ports/memory the local backend runs are the ones the program declares."""
+def test_k2_processes_reach_the_services_by_alias(stack: tuple[str, StackRun]) -> None:
+    """Workers and the bootstrap job get one in-network endpoint set; Grafana the same
+    Prometheus."""
     name, run = stack
-    containers = run.containers()
-    for spec in TOPOLOGY:
-        key = "kafka-0" if spec.name is ServiceName.KAFKA else spec.name.value
-        inputs = containers[f"{PREFIX[name]}-{key}"].inputs
-        assert inputs["image"].startswith(spec.image + "@")
-        assert inputs["memory"] == spec.memory_mb
-        assert SERVICES[spec.name].version in spec.image
-    seaweed = containers[f"{PREFIX[name]}-seaweedfs"].inputs["command"]
-    for port in SERVICES[ServiceName.SEAWEEDFS].ports.values():
-        assert any(arg.endswith(f"={port}") for arg in seaweed), port
-
-
-@pytest.mark.parametrize("store", ["minio", "external"])
-def test_object_store_alternatives(store: str) -> None:
-    from tests.infra.infra_harness import run_stack, stack_config
-
-    config = stack_config("dev") | {"k2:objectStore": store}
-    if store == "minio":
-        config["k2:minioImage"] = "example/minio:RELEASE.2025-10-15T17-29-55Z"
-    else:
-        config["k2:externalS3Endpoint"] = "https://s3.example.internal"
-    run = run_stack("dev", config)
-    names = set(run.containers())
-    assert "k2-dev-seaweedfs" not in names
-    assert "k2-dev-bucket-job" in names
-    assert ("k2-dev-minio" in names) is (store == "minio")
-    catalog = env_of(run.containers()["k2-dev-iceberg-rest"])
-    expected = "http://minio:18333" if store == "minio" else "https://s3.example.internal"
-    assert catalog["CATALOG_S3_ENDPOINT"] == expected
+    envs = [env_of(w) for w in workers(run).values()]
+    envs.append(env_of(named(run, name, "bootstrap")))
+    endpoint_sets = [{k: env[k] for k in endpoint_env_names()} for env in envs]
+    first = endpoint_sets[0]
+    assert all(env == first for env in endpoint_sets)
+    brokers = ",".join(f"kafka-{i}:9092" for i in range(BROKERS[name]))
+    password = SECRETS["k2:registryPassword"]
+    pg_password = SECRETS["k2:postgresPassword"]
+    assert first == {
+        "K2_KAFKA_BOOTSTRAP_SERVERS": brokers,
+        "K2_SCHEMA_REGISTRY_URL": f"http://k2registry:{password}@registry:18081/apis/ccompat/v7",
+        "K2_ICEBERG_CATALOG_URI": "http://iceberg-rest:18181",
+        "K2_S3_ENDPOINT": "http://seaweedfs:18333",
+        "K2_S3_ACCESS_KEY_ID": SECRETS["k2:s3AccessKeyId"],
+        "K2_S3_SECRET_ACCESS_KEY": SECRETS["k2:s3SecretAccessKey"],
+        "K2_POSTGRES_DSN": f"postgresql://k2:{pg_password}@postgres:15432/iceberg_catalog",
+        "K2_PROMETHEUS_URL": "http://prometheus:19090",
+    }
+    if name != "ci":
+        grafana = env_of(named(run, name, "grafana"))
+        assert grafana["K2_PROMETHEUS_URL"] == first["K2_PROMETHEUS_URL"]

@@ -28,7 +28,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel, to_snake
 
 from k2.errors import ConfigError
-from k2stack.topology import LOOPBACK
+from k2stack.docker.aliases import kafka_external_port
+from k2stack.topology import LOOPBACK, SERVICES, ServiceName
 
 NAMESPACE = "k2"
 
@@ -122,6 +123,19 @@ class StackConfig(BaseModel):
             raise ValueError(
                 f"k2:minInsyncReplicas is {self.min_insync_replicas}, above "
                 f"k2:replicationFactor {self.replication_factor}: no write could succeed"
+            )
+        # A broker's external listener binds its published port inside the container too, where
+        # the controller listener already has its port: Kafka would refuse to start.
+        controller = SERVICES[ServiceName.KAFKA].ports["controller"]
+        clash = [
+            i
+            for i in range(self.kafka_brokers)
+            if kafka_external_port(i, self.port_offset) == controller
+        ]
+        if self.publish_ports and clash:
+            raise ValueError(
+                f"k2:portOffset {self.port_offset} puts broker {clash[0]}'s external listener "
+                f"on Kafka's controller port {controller}: pick another offset"
             )
         if self.ephemeral and self.publish_ports and self.publish_address != LOOPBACK:
             raise ValueError(
