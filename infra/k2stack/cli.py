@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from enum import StrEnum
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -225,6 +226,28 @@ def probe_command(
         console.print(f"{service.value}: unhealthy: {problem}")
         raise typer.Exit(1)
 
+
+def _mount_subcommands() -> None:
+    """`k2-stack docker engine|images ...` and `k2-stack pulumi ...` (their modules are
+    small; what they run is imported only when a command runs).
+
+    K2's service images carry neither the Docker client nor Pulumi (they only `serve` and
+    `probe`): there these commands are absent rather than an import error.
+    """
+    if find_spec("docker") is None or find_spec("pulumi") is None:
+        return
+    from k2stack.docker.engine_cli import engine_app
+    from k2stack.docker.images_cli import images_app
+    from k2stack.pulumi.engine_cli import pulumi_app
+
+    docker_app = typer.Typer(no_args_is_help=True, help="K2 on Docker: the engine and K2's images.")
+    docker_app.add_typer(engine_app, name="engine")
+    docker_app.add_typer(images_app, name="images")
+    app.add_typer(docker_app, name="docker")
+    app.add_typer(pulumi_app, name="pulumi")
+
+
+_mount_subcommands()
 
 if __name__ == "__main__":
     app()

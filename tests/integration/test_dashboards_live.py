@@ -25,7 +25,11 @@ from k2stack.local.services.prometheus import register_target, unregister_target
 from k2stack.local.stack import LocalStack
 from k2stack.observability import INGEST_JOB, Query, dashboard_queries, rule_queries
 
-pytestmark = [pytest.mark.integration, pytest.mark.local_stack, pytest.mark.xdist_group("dashboards")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.local_stack,
+    pytest.mark.xdist_group("dashboards"),
+]
 
 # An alert's threshold filters its series away while all is well; `bool` keeps them (as 0/1),
 # so the test still sees that the expression selects real series.
