@@ -10,6 +10,7 @@ They share those topics, so they run one after the other (one xdist group).
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 import uuid
@@ -24,6 +25,7 @@ from pyiceberg.expressions import StartsWith
 from k2.catalog import load_catalog
 from k2.contracts.catalogue import load_catalogue
 from k2.settings import Endpoints
+from k2stack.docker.spec import STACK_LABEL
 from tests.reliability.faults_support import (
     FeedProducer,
     Lake,
@@ -55,6 +57,18 @@ def client() -> Iterator[docker.DockerClient]:
     engine = docker.DockerClient(base_url=os.environ["DOCKER_HOST"], version="auto")
     yield engine
     engine.close()
+
+
+@pytest.fixture(autouse=True)
+def stack_healthy(prefix: str, client: docker.DockerClient) -> None:
+    """Each fault starts from a whole stack: every service and worker container healthy."""
+    names = [
+        c.name
+        for c in client.containers.list(all=True, filters={"label": f"{STACK_LABEL}={prefix}"})
+        if c.attrs["Config"].get("Healthcheck")
+    ]
+    assert names
+    wait_until(lambda: all(healthy(client, n) for n in names), 180, "every container healthy")
 
 
 @pytest.fixture
@@ -110,7 +124,10 @@ def test_worker_container_killed_with_sigkill_loses_and_duplicates_nothing(
     run = f"dkw{uuid.uuid4().hex[:8]}"
     producer, thread = start_feed(lake, run, when_rows=20_000)
     killed_at = time.monotonic()
-    container(client, name).kill(signal="SIGKILL")
+    # kill -9 of the worker's process (the container's PID 1, seen from the host), as a crash
+    # or the OOM killer would: not `docker kill`, which Docker counts as a deliberate stop and
+    # never restarts.
+    os.kill(container(client, name).attrs["State"]["Pid"], signal.SIGKILL)
     # Docker's restart policy brings the same container back; it must get its partitions.
     wait_until(
         lambda: container(client, name).attrs["RestartCount"] > restarts and healthy(client, name),

@@ -34,8 +34,9 @@ REPO_ROOT = INFRA_DIR.parent
 STACK_PREFIX_ENV = "K2_DOCKER_STACK_PREFIX"
 DOCKER_HOST_ENV = "DOCKER_HOST"
 # What runs against the Docker stack: everything that uses a stack through K2_* except what
-# tests the local backend itself (marker local_stack), plus the Docker stack's own faults.
-MARKERS = "(integration or reliability or docker_stack) and not local_stack"
+# tests the local backend itself (marker local_stack), the Docker stack's own faults
+# (docker_stack), and the tests of the engine, images and Pulumi engine (docker).
+MARKERS = "(integration or reliability or docker or docker_stack) and not local_stack"
 OFFSET_TRIES = 50
 
 

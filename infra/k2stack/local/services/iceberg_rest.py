@@ -95,6 +95,9 @@ def compile_wrapper(cache_dir: Path, classpath: Path) -> Path:
             ],
             f"compiling {WRAPPER_SOURCE.name}",
         )
+        # mkdtemp makes it 0700: readable by every user that runs the catalog (K2's image
+        # copies it for an unprivileged user).
+        staging.chmod(0o755)
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
