@@ -9,14 +9,13 @@ from pathlib import Path
 
 import dill
 import pytest
-import typer
 
 from k2.errors import ConfigError, StackError
 from k2stack.docker.apply import _upload_tar
 from k2stack.docker.spec import STACK_LABEL, ContainerSpec
 from k2stack.pulumi import automation, cli_install, engine_api
 from k2stack.pulumi.config import KAFKA_SECRET_KEYS, SECRET_KEYS, URL_SAFE_PASSWORD, validate
-from k2stack.pulumi.engine_cli import stack_name_for
+from k2stack.pulumi.stacks import stack_name_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -110,7 +109,7 @@ def test_stack_names_of_runs() -> None:
     fresh = stack_name_for("ci", None, ephemeral=True)
     assert fresh.startswith("ci-")
     assert fresh != stack_name_for("ci", None, ephemeral=True)
-    with pytest.raises(typer.BadParameter):
+    with pytest.raises(ConfigError, match="run id"):
         stack_name_for("ci", "Bad_Id", ephemeral=True)
 
 

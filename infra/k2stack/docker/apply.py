@@ -24,6 +24,7 @@ from docker.models.containers import Container
 from k2.errors import StackError
 from k2stack.docker.engine import DockerEngine
 from k2stack.docker.spec import STACK_LABEL, ContainerSpec, StackSpec
+from k2stack.topology import K2_IMAGE_REPOSITORY
 
 Log = Callable[[str], None]
 
@@ -242,6 +243,7 @@ def run_container(client: docker.DockerClient, spec: ContainerSpec, log: Log = _
         _check_ours(stale.labels, owner, f"container {spec.name}")
         log(f"removing stale container {spec.name}")
         remove_container(client, spec.name)
+    _ensure_image(client, spec, log)
     log(f"creating {spec.name} ({spec.image})")
     try:
         container = client.containers.create(**_create_args(client, spec))
@@ -255,6 +257,30 @@ def run_container(client: docker.DockerClient, spec: ContainerSpec, log: Log = _
     what = "exited 0" if spec.job else "healthy"
     log(f"{spec.name} {what} after {time.monotonic() - started:.1f} s")
     return str(container.id)
+
+
+def _ensure_image(client: docker.DockerClient, spec: ContainerSpec, log: Log) -> None:
+    """The spec's image, present in the engine: K2's own are built beforehand (never
+    pulled); another (Grafana's) is pulled where a registry is reachable, else a clear error."""
+    try:
+        client.images.get(spec.image)
+    except NotFound:
+        pass
+    else:
+        return
+    if spec.image.startswith(f"{K2_IMAGE_REPOSITORY}/"):
+        raise StackError(
+            f"container {spec.name}: K2's image {spec.image} is not built in this engine: "
+            "run `k2-stack docker images build` (task docker:images)"
+        )
+    log(f"pulling {spec.image}")
+    try:
+        client.images.pull(spec.image)
+    except DockerException as e:
+        raise StackError(
+            f"container {spec.name}: image {spec.image} is not in the engine and cannot be "
+            f"pulled ({e}); where no registry is reachable, turn it off (k2:grafana=false)"
+        ) from e
 
 
 def remove_container(

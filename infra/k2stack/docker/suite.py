@@ -15,7 +15,6 @@ running nothing.
 from __future__ import annotations
 
 import os
-import random
 import secrets
 import subprocess
 import sys
@@ -25,10 +24,8 @@ from pathlib import Path
 
 import docker
 
-from k2.errors import K2Error, StackError
-from k2stack.local.ports import is_free
+from k2.errors import K2Error
 from k2stack.observability import INFRA_DIR
-from k2stack.topology import SERVICES
 
 REPO_ROOT = INFRA_DIR.parent
 STACK_PREFIX_ENV = "K2_DOCKER_STACK_PREFIX"
@@ -37,21 +34,10 @@ DOCKER_HOST_ENV = "DOCKER_HOST"
 # tests the local backend itself (marker local_stack), the Docker stack's own faults
 # (docker_stack), and the tests of the engine, images and Pulumi engine (docker).
 MARKERS = "(integration or reliability or docker or docker_stack) and not local_stack"
-OFFSET_TRIES = 50
 
 
 def _say(message: str) -> None:
     print(f"[k2 test:docker] {message}", file=sys.stderr, flush=True)
-
-
-def free_port_offset() -> int:
-    """A port offset at which every port the ci stack publishes is free on loopback."""
-    ports = [p for spec in SERVICES.values() for p in spec.ports.values()]
-    for _ in range(OFFSET_TRIES):
-        offset = random.randrange(1000, 29000, 10)  # noqa: S311 - not a secret
-        if all(is_free(port + offset) for port in ports):
-            return offset
-    raise StackError(f"no free block of {len(ports)} loopback ports found for the Docker stack")
 
 
 def run(pytest_args: Sequence[str], workers: int) -> int:
@@ -59,8 +45,7 @@ def run(pytest_args: Sequence[str], workers: int) -> int:
     from k2stack.docker.base_image import ensure_base_image
     from k2stack.docker.engine import DockerEngine
     from k2stack.docker.images import build_images
-    from k2stack.pulumi import automation
-    from k2stack.pulumi.program import declare
+    from k2stack.pulumi.stacks import up_committed
 
     began = time.monotonic()
     manager = DockerEngine()
@@ -68,20 +53,14 @@ def run(pytest_args: Sequence[str], workers: int) -> int:
     engine = manager.ensure()
     client = engine.client()
     _say(f"engine: {engine.url} ({'started by K2' if ours else 'already running'})")
-    stack_name = f"ci-{secrets.token_hex(4)}"
+    run_id = secrets.token_hex(4)
+    stack_name = f"ci-{run_id}"
     code = 1
     try:
         build_images(client, ensure_base_image(client), log=_say)
         _say(f"images ready after {time.monotonic() - began:.0f}s; pulumi up {stack_name}")
         up_began = time.monotonic()
-        config = {"k2:namePrefix": stack_name, "k2:portOffset": str(free_port_offset())}
-        outputs = automation.up(
-            stack_name,
-            REPO_ROOT / "Pulumi.ci.yaml",
-            program=declare,
-            extra_config=config,
-            secrets=automation.generated_secrets(automation.required_secret_keys({})),
-        )
+        _, outputs = up_committed("ci", run_id)
         _say(f"stack {stack_name} up in {time.monotonic() - up_began:.0f}s")
         env = {
             **os.environ,
