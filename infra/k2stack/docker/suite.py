@@ -45,20 +45,29 @@ def run(pytest_args: Sequence[str], workers: int) -> int:
     from k2stack.docker.base_image import ensure_base_image
     from k2stack.docker.engine import DockerEngine
     from k2stack.docker.images import build_images
+    from k2stack.local.context import default_cache_dir
+    from k2stack.pulumi.cli_install import ensure_pulumi_cli
     from k2stack.pulumi.stacks import up_committed
 
     began = time.monotonic()
     manager = DockerEngine()
-    ours = manager.find() is None
-    engine = manager.ensure()
-    client = engine.client()
+    try:
+        ours = manager.find() is None
+        engine = manager.ensure()
+        client = engine.client()
+    except K2Error as e:
+        # Loud, and a failure: a machine without an engine must not pass by testing nothing.
+        _say(f"FAILED: no Docker engine can be had here, so the Docker suite cannot run: {e}")
+        return 1
     _say(f"engine: {engine.url} ({'started by K2' if ours else 'already running'})")
     run_id = secrets.token_hex(4)
     stack_name = f"ci-{run_id}"
     code = 1
     try:
         build_images(client, ensure_base_image(client), log=_say)
-        _say(f"images ready after {time.monotonic() - began:.0f}s; pulumi up {stack_name}")
+        _say(f"images ready after {time.monotonic() - began:.0f}s")
+        ensure_pulumi_cli(default_cache_dir())
+        _say(f"Pulumi CLI ready after {time.monotonic() - began:.0f}s; pulumi up {stack_name}")
         up_began = time.monotonic()
         _, outputs = up_committed("ci", run_id)
         _say(f"stack {stack_name} up in {time.monotonic() - up_began:.0f}s")
