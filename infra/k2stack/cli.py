@@ -17,7 +17,7 @@ from rich.table import Table
 from k2.errors import K2Error
 from k2stack.local.context import default_state_dir
 from k2stack.local.stack import LocalStack
-from k2stack.topology import ServiceName
+from k2stack.topology import Profile, ServiceName
 
 if TYPE_CHECKING:
     from k2stack.docker.backend import DockerStack
@@ -26,8 +26,24 @@ app = typer.Typer(no_args_is_help=True, help="K2's local stack: real services on
 console = Console(stderr=True)
 
 StateDir = Annotated[
-    Path,
-    typer.Option("--state-dir", envvar="K2_STACK_DIR", help="The stack's state directory."),
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        envvar="K2_STACK_DIR",
+        help="The stack's state directory [default: the profile's, under /var/lib/k2 as root].",
+        show_default=False,
+    ),
+]
+ProfileOption = Annotated[
+    Profile,
+    typer.Option(
+        "--profile",
+        envvar="K2_STACK_PROFILE",
+        help=(
+            "single: one process per service. cluster: three Kafka brokers (RF 3, min ISR 2) "
+            "and two registry instances, in a state directory of its own (local backend)."
+        ),
+    ),
 ]
 
 
@@ -48,14 +64,14 @@ BackendOption = Annotated[
 ]
 
 
-def _docker(state_dir: Path) -> DockerStack:
+def _docker(state_dir: Path | None) -> DockerStack:
     from k2stack.docker.backend import DockerStack, default_docker_state_dir
 
-    return DockerStack(default_docker_state_dir(state_dir))
+    return DockerStack(default_docker_state_dir(state_dir or default_state_dir()))
 
 
-def _stack(state_dir: Path) -> LocalStack:
-    return LocalStack(state_dir)
+def _stack(state_dir: Path | None, profile: Profile = Profile.SINGLE) -> LocalStack:
+    return LocalStack(state_dir or default_state_dir(profile), profile=profile)
 
 
 def _without_userinfo(value: str) -> str:
@@ -68,23 +84,43 @@ def _fail(e: K2Error) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _local_only(backend: Backend, profile: Profile) -> None:
+    """The Docker backend runs its own stack's shape: the profile is the local backend's."""
+    if backend is Backend.DOCKER and profile is not Profile.SINGLE:
+        raise _fail(
+            K2Error(
+                "--profile is the local backend's; on Docker the cluster is the Pulumi "
+                "`cluster` stack (`k2-stack pulumi up --stack cluster`)"
+            )
+        )
+
+
 @app.command()
-def install(state_dir: StateDir = default_state_dir()) -> None:
+def install(state_dir: StateDir = None, profile: ProfileOption = Profile.SINGLE) -> None:
     """Download everything the stack needs (idempotent)."""
     try:
-        _stack(state_dir).install()
+        _stack(state_dir, profile).install()
     except K2Error as e:
         raise _fail(e) from e
 
 
 @app.command()
-def up(state_dir: StateDir = default_state_dir(), backend: BackendOption = Backend.LOCAL) -> None:
+def up(
+    state_dir: StateDir = None,
+    backend: BackendOption = Backend.LOCAL,
+    profile: ProfileOption = Profile.SINGLE,
+) -> None:
     """Start every service in dependency order, each after a real health probe."""
+    _local_only(backend, profile)
     try:
-        env = _docker(state_dir).up() if backend is Backend.DOCKER else _stack(state_dir).up()
+        if backend is Backend.DOCKER:
+            env = _docker(state_dir).up()
+        else:
+            env = _stack(state_dir, profile).up()
     except K2Error as e:
         raise _fail(e) from e
-    console.print(f"[green]stack up[/] ({backend.value}); endpoints: `task stack:env`")
+    hint = "" if profile is Profile.SINGLE else f" -- --profile {profile.value}"
+    console.print(f"[green]stack up[/] ({backend.value}); endpoints: `task stack:env{hint}`")
     for key, value in env.items():
         if "SECRET" not in key and "DSN" not in key:
             console.print(f"  {key}={_without_userinfo(value)}")
@@ -92,16 +128,18 @@ def up(state_dir: StateDir = default_state_dir(), backend: BackendOption = Backe
 
 @app.command()
 def down(
-    state_dir: StateDir = default_state_dir(),
+    state_dir: StateDir = None,
     purge: Annotated[bool, typer.Option(help="Also delete all data and logs.")] = False,
     backend: BackendOption = Backend.LOCAL,
+    profile: ProfileOption = Profile.SINGLE,
 ) -> None:
     """Stop exactly the processes (or containers) the stack started."""
+    _local_only(backend, profile)
     try:
         if backend is Backend.DOCKER:
             left = _docker(state_dir).down(purge=purge)
         else:
-            stopped = _stack(state_dir).down(purge=purge)
+            stopped = _stack(state_dir, profile).down(purge=purge)
     except K2Error as e:
         raise _fail(e) from e
     if backend is Backend.DOCKER:
@@ -114,26 +152,29 @@ def down(
 
 @app.command()
 def status(
-    state_dir: StateDir = default_state_dir(), backend: BackendOption = Backend.LOCAL
+    state_dir: StateDir = None,
+    backend: BackendOption = Backend.LOCAL,
+    profile: ProfileOption = Profile.SINGLE,
 ) -> None:
     """Each service: pid, probe result, log file. Exits 1 unless all are healthy."""
+    _local_only(backend, profile)
     if backend is Backend.DOCKER:
         _docker_status(state_dir)
         return
     try:
-        rows = _stack(state_dir).status()
+        rows = _stack(state_dir, profile).status()
     except K2Error as e:
         raise _fail(e) from e
     table = Table("service", "pid", "state", "log")
     for row in rows:
         state = "[green]healthy[/]" if row.healthy else f"[red]{row.detail}[/]"
-        table.add_row(row.service.value, str(row.pid or "-"), state, str(row.log_file))
+        table.add_row(row.name, str(row.pid or "-"), state, str(row.log_file))
     Console().print(table)
     if not all(row.healthy for row in rows):
         raise typer.Exit(1)
 
 
-def _docker_status(state_dir: Path) -> None:
+def _docker_status(state_dir: Path | None) -> None:
     try:
         rows = _docker(state_dir).status()
     except K2Error as e:
@@ -142,38 +183,55 @@ def _docker_status(state_dir: Path) -> None:
     for row in rows:
         table.add_row(row.name, row.state, row.health)
     Console().print(table)
-    if not all(row.state == "running" and row.health in ("healthy", "-") for row in rows):
+    if not all(row.ok for row in rows):
         raise typer.Exit(1)
 
 
 @app.command()
-def env(state_dir: StateDir = default_state_dir(), backend: BackendOption = Backend.LOCAL) -> None:
-    """Print the K2_* endpoints as KEY=VALUE lines (eval-able, includes secrets)."""
+def env(
+    state_dir: StateDir = None,
+    backend: BackendOption = Backend.LOCAL,
+    profile: ProfileOption = Profile.SINGLE,
+) -> None:
+    """Print the K2_* endpoints as KEY=VALUE lines (eval-able, includes secrets).
+
+    The cluster profile's K2_KAFKA_BOOTSTRAP_SERVERS lists its three brokers and its
+    K2_SCHEMA_REGISTRY_URL both registry instances, comma-separated.
+    """
+    _local_only(backend, profile)
     try:
-        values = (_docker(state_dir) if backend is Backend.DOCKER else _stack(state_dir)).env()
+        if backend is Backend.DOCKER:
+            values = _docker(state_dir).env()
+        else:
+            local = _stack(state_dir, profile)
+            values = {**local.env(), "K2_STACK_DIR": str(local.state_dir)}
     except K2Error as e:
         raise _fail(e) from e
     for key, value in values.items():
         sys.stdout.write(f"{key}={value}\n")
-    if backend is Backend.LOCAL:
-        sys.stdout.write(f"K2_STACK_DIR={state_dir}\n")
 
 
 @app.command()
 def logs(
-    service: Annotated[str | None, typer.Argument(help="One service; default all.")] = None,
-    state_dir: StateDir = default_state_dir(),
+    service: Annotated[
+        str | None, typer.Argument(help="One service or process (`kafka-1`); default all.")
+    ] = None,
+    state_dir: StateDir = None,
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
     lines: Annotated[int, typer.Option("--lines", "-n")] = 40,
+    profile: ProfileOption = Profile.SINGLE,
 ) -> None:
     """Show the services' log files (they live under the state directory)."""
     try:
-        ctx = _stack(state_dir).context()
-        names = [ServiceName(service)] if service else list(ServiceName)
-    except (K2Error, ValueError) as e:
+        stack = _stack(state_dir, profile)
+        names = stack.process_names(service)
+        if not names:
+            raise K2Error(f"no service or process {service!r}: " + ", ".join(stack.process_names()))
+        paths = [stack.log_file(name) for name in names]
+    except K2Error as e:
         console.print(f"[bold red]error:[/] {e}")
         raise typer.Exit(1) from e
-    files = [str(ctx.log_file(name)) for name in names if ctx.log_file(name).is_file()]
+    files = [str(path) for path in paths if path.is_file()]
     if not files:
         console.print("no logs yet")
         return

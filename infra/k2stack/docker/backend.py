@@ -27,6 +27,7 @@ from k2stack.docker.spec import StackSpec
 from k2stack.docker.stack_spec import host_endpoints, stack_spec
 from k2stack.observability import INFRA_DIR
 from k2stack.pulumi.config import NAMESPACE, StackConfig, validate
+from k2stack.topology import GRAFANA
 
 MANIFEST = "docker-stack.json"
 REPO_ROOT = INFRA_DIR.parent
@@ -41,6 +42,8 @@ class ContainerStatus:
     name: str
     state: str
     health: str
+    # A service running healthy, or a job that exited 0.
+    ok: bool
 
 
 class DockerStack:
@@ -63,7 +66,9 @@ class DockerStack:
 
     # -- config -------------------------------------------------------------------------------
 
-    def _create_manifest(self, name_prefix: str, port_offset: int) -> None:
+    def _create_manifest(
+        self, client: docker.DockerClient, name_prefix: str, port_offset: int
+    ) -> None:
         from k2stack.pulumi.automation import (
             generated_secrets,
             read_config_file,
@@ -73,6 +78,12 @@ class DockerStack:
         committed = read_config_file(REPO_ROOT / f"Pulumi.{self.base_stack}.yaml")
         committed[f"{NAMESPACE}:namePrefix"] = name_prefix
         committed[f"{NAMESPACE}:portOffset"] = str(port_offset)
+        if committed.get(f"{NAMESPACE}:grafana") != "false" and not _pullable(
+            client, GRAFANA.image
+        ):
+            # Grafana is the one upstream image (not packaged where K2 builds its own).
+            self._log(f"Grafana is off: {GRAFANA.image} is not in this engine and cannot be pulled")
+            committed[f"{NAMESPACE}:grafana"] = "false"
         manifest = {
             "base_stack": self.base_stack,
             "config": committed,
@@ -113,10 +124,10 @@ class DockerStack:
         from k2stack.docker.base_image import ensure_base_image
         from k2stack.docker.images import build_images
 
-        if not self.manifest_path.is_file():
-            self._create_manifest(name_prefix, port_offset)
-        spec = self.spec()
         client = self.client()
+        if not self.manifest_path.is_file():
+            self._create_manifest(client, name_prefix, port_offset)
+        spec = self.spec()
         build_images(client, ensure_base_image(client), log=self._log)
         apply_stack(client, spec, log=self._log)
         return self.env()
@@ -145,15 +156,33 @@ class DockerStack:
             try:
                 found = client.containers.get(container.name)
             except docker.errors.NotFound:
-                out.append(ContainerStatus(container.name, "absent", "-"))
+                out.append(ContainerStatus(container.name, "absent", "-", ok=False))
                 continue
             state = found.attrs.get("State", {})
-            health = (state.get("Health") or {}).get("Status", "-")
-            out.append(ContainerStatus(container.name, str(state.get("Status")), str(health)))
+            status = str(state.get("Status"))
+            health = str((state.get("Health") or {}).get("Status", "-"))
+            if container.job:
+                ok = status == "exited" and state.get("ExitCode") == 0
+                status = f"{status} ({state.get('ExitCode')})"
+            else:
+                ok = status == "running" and health in ("healthy", "-")
+            out.append(ContainerStatus(container.name, status, health, ok))
         return out
 
     def env(self) -> dict[str, str]:
         return host_endpoints(self.config())
+
+
+def _pullable(client: docker.DockerClient, image: str) -> bool:
+    """Whether `image` is in the engine, or can be pulled into it now."""
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        try:
+            client.images.pull(image)
+        except docker.errors.DockerException:
+            return False
+    return True
 
 
 def default_docker_state_dir(local_state_dir: Path) -> Path:
