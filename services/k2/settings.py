@@ -7,9 +7,11 @@ exports them as stack outputs and every K2 command reads them (pydantic-settings
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "K2_"
@@ -17,8 +19,48 @@ ENV_PREFIX = "K2_"
 S3_REGION = "us-east-1"
 
 
+class CatalogPrincipal(StrEnum):
+    """Who a K2 process is to the Iceberg REST catalog; each command uses the least one it needs.
+
+    query (`k2 query`, readers): reads only. ingest (`k2 ingest run`): appends, K2's own table
+    properties (offsets, counts), added columns. maintain (`k2 maintain`): row-preserving
+    rewrites, expiry of unreferenced snapshots. admin (`k2 bootstrap`, operators, tests):
+    everything, drop included. The catalog enforces these (K2's catalog server, `CatalogPolicy`).
+    """
+
+    ADMIN = "admin"
+    INGEST = "ingest"
+    MAINTAIN = "maintain"
+    QUERY = "query"
+
+    @property
+    def client_id(self) -> str:
+        """The OAuth2 client id (the part before ':' of the credential)."""
+        return f"k2-{self.value}"
+
+    @property
+    def field(self) -> str:
+        """The `Endpoints` field holding this principal's credential."""
+        return f"iceberg_{self.value}_credential"
+
+    @property
+    def env_name(self) -> str:
+        """The `K2_*` variable holding this principal's credential."""
+        return ENV_PREFIX + self.field.upper()
+
+
 class Endpoints(BaseSettings):
-    """Where the stack's services are. Every field maps to one `K2_*` variable."""
+    """Where the stack's services are. Every field maps to one `K2_*` variable.
+
+    `K2_SCHEMA_REGISTRY_URL` is one registry URL, or several instances of one registry as a
+    comma-separated list (`http://u:p@host-a:8081/apis/ccompat/v7,http://u:p@host-b:8081/...`,
+    what `stack:env` prints for the cluster profile). Every registry client of K2 (the
+    producers' serializer, bootstrap, the ingest worker's own schema lookup) tries them in
+    turn and fails over to the next when one is unreachable or answers 5xx. Each URL carries
+    the registry's basic-auth credentials as userinfo, the same on every URL: the instances
+    share one user store, and confluent-kafka's client sends the first URL's credentials to
+    all of them.
+    """
 
     # hide_input_in_errors: a validation error would otherwise print the secrets it was given.
     model_config = SettingsConfigDict(
@@ -26,8 +68,8 @@ class Endpoints(BaseSettings):
     )
 
     kafka_bootstrap_servers: str
-    # Carries the registry's basic-auth credentials as URL userinfo: kept out of repr (pytest
-    # failure headers, logs of settings objects), like the SecretStr fields.
+    # One URL or a comma-separated list (see the class docstring), credentials as userinfo:
+    # kept out of repr (pytest failure headers, logs of settings objects), like SecretStr.
     schema_registry_url: str = Field(repr=False)
     iceberg_catalog_uri: str
     s3_endpoint: str
@@ -35,6 +77,24 @@ class Endpoints(BaseSettings):
     s3_secret_access_key: SecretStr
     postgres_dsn: SecretStr
     prometheus_url: str
+    # The catalog credentials, `k2-<principal>:<secret>` (pyiceberg's and Java's `credential`
+    # form), one per `CatalogPrincipal`. Optional each: a process is given only the ones its
+    # commands use (a worker container: ingest's), and a command whose principal's credential
+    # is missing fails naming the variable. `stack:env` prints all four (an operator's shell).
+    iceberg_admin_credential: SecretStr | None = None
+    iceberg_ingest_credential: SecretStr | None = None
+    iceberg_maintain_credential: SecretStr | None = None
+    iceberg_query_credential: SecretStr | None = None
+
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _registry_urls(cls, value: str) -> str:
+        return ",".join(registry_urls(value))
+
+    @property
+    def schema_registry_urls(self) -> tuple[str, ...]:
+        """Every registry instance's URL, in the order clients try them."""
+        return registry_urls(self.schema_registry_url)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Endpoints:
@@ -47,23 +107,77 @@ class Endpoints(BaseSettings):
             }
         )
 
+    def catalog_credential(self, principal: CatalogPrincipal) -> str:
+        """`principal`'s catalog credential (`client_id:secret`).
+
+        Raises:
+            ValueError: this process was not given it (the message names the variable).
+        """
+        value: SecretStr | None = getattr(self, principal.field)
+        if value is None:
+            raise ValueError(
+                f"{principal.env_name} is not set: this command acts as the catalog's "
+                f"{principal.value} principal (`task stack:env` prints its credential)"
+            )
+        return value.get_secret_value()
+
     def as_env(self) -> dict[str, str]:
-        """These endpoints as `K2_*` variables, secrets revealed: for child processes only."""
+        """These endpoints as `K2_*` variables, secrets revealed: for child processes only.
+
+        Unset optional fields are left out (never written as the string "None").
+        """
         env: dict[str, str] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
+            if value is None:
+                continue
             text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
             env[ENV_PREFIX + name.upper()] = text
         return env
 
 
+def registry_urls(value: str) -> tuple[str, ...]:
+    """The URLs of `K2_SCHEMA_REGISTRY_URL`: one, or several separated by commas.
+
+    Spaces around each URL are ignored. Every entry must be an http(s) URL with a host, and all
+    must carry the same userinfo. Errors name the entry by position, never its text (it holds
+    the registry password).
+    """
+    urls = tuple(part.strip() for part in value.split(","))
+    userinfo: set[str] = set()
+    for position, url in enumerate(urls, start=1):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"{ENV_PREFIX}SCHEMA_REGISTRY_URL entry {position} of {len(urls)} is not an "
+                "http(s) URL with a host (several URLs are separated by commas)"
+            )
+        userinfo.add(parts.netloc.rpartition("@")[0])
+    if len(userinfo) > 1:
+        raise ValueError(
+            f"{ENV_PREFIX}SCHEMA_REGISTRY_URL: every URL must carry the same credentials"
+        )
+    return urls
+
+
 def endpoint_env_names() -> tuple[str, ...]:
-    """The `K2_*` variable names, in declaration order."""
-    return tuple(ENV_PREFIX + name.upper() for name in Endpoints.model_fields)
+    """The required `K2_*` variable names (where the services are), in declaration order."""
+    return tuple(
+        ENV_PREFIX + name.upper()
+        for name, field in Endpoints.model_fields.items()
+        if field.is_required()
+    )
+
+
+def catalog_credential_env_names() -> tuple[str, ...]:
+    """The optional `K2_ICEBERG_<PRINCIPAL>_CREDENTIAL` names, one per catalog principal."""
+    return tuple(principal.env_name for principal in CatalogPrincipal)
 
 
 SECRET_ENDPOINT_FIELDS = frozenset(
-    name for name, field in Endpoints.model_fields.items() if field.annotation is SecretStr
+    name
+    for name, field in Endpoints.model_fields.items()
+    if field.annotation in (SecretStr, SecretStr | None)
 )
 
 

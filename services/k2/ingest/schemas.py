@@ -22,8 +22,9 @@ import requests
 from pyiceberg.schema import Schema as IcebergSchema
 
 from k2.contracts.mapping import arrow_schema, iceberg_schema
-from k2.errors import K2Error
+from k2.errors import ConfigError, K2Error
 from k2.ingest.errors import IngestError, RecordError
+from k2.settings import registry_urls
 
 HTTP_NOT_FOUND = 404
 # What confluent-kafka's registry client asks for: the ccompat API answers in any of these.
@@ -69,6 +70,24 @@ class SchemaSource(Protocol):
         """Release connections."""
 
 
+@dataclass(frozen=True)
+class _Instance:
+    """One registry instance: its base URL without userinfo, and its basic-auth credentials."""
+
+    base: str
+    auth: tuple[str, str] | None
+
+
+def _instance(url: str) -> _Instance:
+    parts = urlsplit(url)
+    # Userinfo out of the URL (into the request's basic auth): errors quote the URL.
+    host = parts.netloc.rpartition("@")[2]
+    auth = None
+    if parts.username or parts.password:
+        auth = (unquote(parts.username or ""), unquote(parts.password or ""))
+    return _Instance(urlunsplit(parts._replace(netloc=host)).rstrip("/"), auth)
+
+
 class RegistrySchemaSource:
     """Schema texts from a Confluent-compatible registry: `GET <url>/schemas/ids/<id>`.
 
@@ -76,29 +95,52 @@ class RegistrySchemaSource:
     (already loaded for the Iceberg REST catalog) instead of confluent-kafka's
     SchemaRegistryClient, whose import (httpx, authlib, joserfc) and TLS context cost ~0.4 s
     of every worker's start. Credentials travel as the URL's userinfo, as for that client.
-    Failures are not retried here: the worker backs off on RegistryUnavailableError, its
-    partitions paused.
+
+    `url` may name several instances of one registry, comma-separated (`K2_SCHEMA_REGISTRY_URL`,
+    see `k2.settings.Endpoints`). A lookup starts at the instance that answered last and moves
+    on to the next when one is unreachable or fails; a 404 is the answer (the instances share
+    one store), not a failure. Only when every instance failed is RegistryUnavailableError
+    raised: the worker backs off on it, its partitions paused, so nothing is retried here.
     """
 
     def __init__(self, url: str, timeout_s: float = REGISTRY_TIMEOUT_S) -> None:
-        parts = urlsplit(url)
-        # Userinfo out of the URL (into the session's basic auth): errors quote the URL.
-        host = parts.netloc.rpartition("@")[2]
-        self._base = urlunsplit(parts._replace(netloc=host)).rstrip("/")
+        try:
+            self._instances = tuple(_instance(one) for one in registry_urls(url))
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+        self._preferred = 0
         self._timeout_s = timeout_s
         self._session = requests.Session()
         self._session.headers["Accept"] = REGISTRY_ACCEPT
-        if parts.username or parts.password:
-            self._session.auth = (unquote(parts.username or ""), unquote(parts.password or ""))
 
     def schema_text(self, schema_id: int) -> str | None:
-        """Look up `schema_id`; 404 means unknown, other failures mean "retry later"."""
+        """Look up `schema_id`; 404 means unknown, failures of every instance mean "retry"."""
+        failures: list[str] = []
+        cause: Exception | None = None
+        count = len(self._instances)
+        for step in range(count):
+            index = (self._preferred + step) % count
+            try:
+                text = self._lookup(self._instances[index], schema_id)
+            except RegistryUnavailableError as e:
+                failures.append(str(e))
+                cause = e.__cause__ if isinstance(e.__cause__, Exception) else e
+                continue
+            self._preferred = index
+            return text
+        raise RegistryUnavailableError("; ".join(failures)) from cause
+
+    def _lookup(self, instance: _Instance, schema_id: int) -> str | None:
         try:
             response = self._session.get(
-                f"{self._base}/schemas/ids/{schema_id}", timeout=self._timeout_s
+                f"{instance.base}/schemas/ids/{schema_id}",
+                auth=instance.auth,
+                timeout=self._timeout_s,
             )
-        except requests.RequestException as e:  # transport errors: the registry is down
-            raise RegistryUnavailableError(f"registry unreachable for id {schema_id}: {e}") from e
+        except requests.RequestException as e:  # transport errors: the instance is down
+            raise RegistryUnavailableError(
+                f"registry {instance.base} unreachable for id {schema_id}: {e}"
+            ) from e
         if response.status_code == HTTP_NOT_FOUND:
             return None
         try:

@@ -17,21 +17,43 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import SerializationContext
 
 from k2.contracts.schemas import ContractSchema
-from k2.errors import K2Error
+from k2.errors import ConfigError, K2Error
 from k2.serde.avro import FramedAvroWriter
+from k2.settings import registry_urls
 
 
 class SchemaNotRegisteredError(K2Error):
     """The schema a producer writes with is not registered under its subject."""
 
 
+# With several registry URLs, confluent-kafka's client tries each in order, every time, and
+# retries each one `max.retries` times with jittered backoff before moving on. Its defaults
+# (3 retries from 1 s, doubling) would hold every lookup for seconds on a dead first instance;
+# one quick retry per instance keeps a transient hiccup from failing over, and a dead instance
+# costs at most 0.2 s. One URL keeps the defaults: there, waiting is all a client can do.
+FAILOVER_RETRIES: dict[str, int] = {
+    "max.retries": 1,
+    "retries.wait.ms": 200,
+    "retries.max.wait.ms": 200,
+}
+
+
 def registry_client(url: str) -> SchemaRegistryClient:
-    """A registry client for `url` (e.g. Apicurio's `.../apis/ccompat/v7`).
+    """A registry client for `url` (e.g. Apicurio's `.../apis/ccompat/v7`), or for several
+    instances of one registry given as a comma-separated list (`K2_SCHEMA_REGISTRY_URL`,
+    see `k2.settings.Endpoints`): it fails over between them.
 
     The caller owns it: use it as a context manager (or call `close()`), since it holds an
     HTTP connection pool whose sockets otherwise leak until garbage collection.
     """
-    return SchemaRegistryClient({"url": url})
+    try:
+        urls = registry_urls(url)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    config: dict[str, str | int] = {"url": ",".join(urls)}
+    if len(urls) > 1:
+        config.update(FAILOVER_RETRIES)
+    return SchemaRegistryClient(config)
 
 
 def avro_schema(schema: ContractSchema) -> Schema:

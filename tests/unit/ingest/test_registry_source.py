@@ -99,3 +99,87 @@ def test_unreachable_registry_means_retry() -> None:
         source.close()
     assert raised.value.__cause__ is not None
     assert "secret" not in str(raised.value)
+
+
+# --- several instances of one registry (`K2_SCHEMA_REGISTRY_URL` as a comma-separated list) ---
+class _Counting(_Registry):
+    """The same registry, counting the requests each instance served."""
+
+    served: dict[int, int]
+
+    def do_GET(self) -> None:
+        port = self.server.server_address[1]
+        _Counting.served[port] = _Counting.served.get(port, 0) + 1
+        super().do_GET()
+
+
+@pytest.fixture
+def two_instances() -> Iterator[tuple[str, str]]:
+    _Counting.served = {}
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _Counting) for _ in range(2)]
+    threads = [threading.Thread(target=s.serve_forever, args=(0.05,), daemon=True) for s in servers]
+    for thread in threads:
+        thread.start()
+    try:
+        a, b = (f"http://{USERINFO}@127.0.0.1:{s.server_port}/ccompat" for s in servers)
+        yield a, b
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+        for thread in threads:
+            thread.join()
+
+
+def _dead_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://{USERINFO}@127.0.0.1:{port}/ccompat"
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/", maxsplit=1)[0])
+
+
+def test_a_dead_first_instance_fails_over_and_the_next_one_is_kept(
+    two_instances: tuple[str, str],
+) -> None:
+    dead, (alive, _) = _dead_url(), two_instances
+    source = RegistrySchemaSource(f"{dead},{alive}")
+    try:
+        assert source.schema_text(1) == SCHEMA
+        assert source.schema_text(2) is None
+        assert source.schema_text(1) == SCHEMA
+    finally:
+        source.close()
+    assert _Counting.served == {_port(alive): 3}  # after the failover, no detour via the dead one
+
+
+def test_a_failing_instance_fails_over_but_a_404_is_the_answer(
+    two_instances: tuple[str, str],
+) -> None:
+    a, b = two_instances
+    source = RegistrySchemaSource(f"{a},{b}")
+    try:
+        assert source.schema_text(2) is None  # unknown id: the first answer is final
+        assert _Counting.served == {_port(a): 1}
+        with pytest.raises(RegistryUnavailableError, match="503") as raised:
+            source.schema_text(7)  # both fail: retry later
+    finally:
+        source.close()
+    assert _Counting.served == {_port(a): 2, _port(b): 1}
+    assert str(raised.value).count("storage unavailable") == 2
+    assert "secret" not in str(raised.value)
+
+
+def test_every_instance_down_means_retry() -> None:
+    source = RegistrySchemaSource(f"{_dead_url()},{_dead_url()}")
+    try:
+        with pytest.raises(RegistryUnavailableError, match="unreachable") as raised:
+            source.schema_text(1)
+    finally:
+        source.close()
+    assert str(raised.value).count("unreachable") == 2
+    assert raised.value.__cause__ is not None
+    assert "secret" not in str(raised.value)
