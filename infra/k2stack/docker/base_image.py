@@ -32,8 +32,9 @@ from docker.errors import DockerException, ImageNotFound
 from requests.exceptions import RequestException
 
 from k2.errors import StackError
-from k2stack.docker.engine import apt_install, file_lock
+from k2stack.docker.engine import apt_install
 from k2stack.local.install import run_step
+from k2stack.locking import file_lock
 
 BASE_IMAGE_VAR = "K2_DOCKER_BASE_IMAGE"
 SUITE = "bookworm"

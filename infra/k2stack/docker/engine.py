@@ -33,7 +33,6 @@ hold nothing else. Kernel modules dockerd loads (overlay, br_netfilter) stay; th
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import shlex
@@ -41,7 +40,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -56,6 +55,7 @@ from k2.errors import StackError
 from k2stack.local import processes
 from k2stack.local.install import run_step
 from k2stack.local.launcher import LaunchCommand
+from k2stack.locking import file_lock
 
 DOCKERD = Path("/usr/sbin/dockerd")
 DOCKER_HOST_VAR = "DOCKER_HOST"
@@ -76,17 +76,6 @@ IPTABLES_TABLES = ("filter", "nat")
 # What dockerd adds names its chains or its bridges; anything else is not ours to delete.
 _DOCKER_RULE = re.compile(r"DOCKER|\bdocker0\b|\bbr-[0-9a-f]{12}\b")
 _DOCKER_BRIDGE = re.compile(r"docker0|br-[0-9a-f]{12}")
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (created if missing) for the block's duration."""
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def apt_install(package: str) -> None:

@@ -13,14 +13,12 @@ already carries that hash is reused as it is, so a second `build_images` builds 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import shutil
 import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +30,7 @@ from k2stack.docker.wheelhouse import ensure_wheelhouse
 from k2stack.local.context import StackContext, default_cache_dir
 from k2stack.local.ports import default_ports
 from k2stack.local.services import launchers
+from k2stack.locking import file_lock
 from k2stack.topology import Credentials, ServiceName
 
 if TYPE_CHECKING:
@@ -98,7 +97,8 @@ def build_images(
     cache = cache_dir or default_cache_dir()
     machine = _wheel_machine(client)
     done: dict[str, ImageInfo] = {}
-    with _exclusive():
+    # One build at a time on this machine: concurrent builds would race for the same tags.
+    with file_lock(_LOCK_FILE):
         for recipe in plan(recipes(repo), services):
             parent_ref = base if recipe.parent is None else done[recipe.parent].name
             done[recipe.key] = _build_one(
@@ -329,14 +329,3 @@ def _wheel_machine(client: docker.DockerClient) -> str:
     if machine is None:
         raise StackError(f"K2's images support {sorted(_WHEEL_MACHINES)} engines, not {arch!r}")
     return machine
-
-
-@contextmanager
-def _exclusive() -> Iterator[None]:
-    """One build at a time on this machine: concurrent builds would race for the same tags."""
-    with _LOCK_FILE.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -9,7 +9,6 @@ starts for K2's Engine API resources). The build goes to a temporary directory r
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from k2.errors import StackError
 from k2stack.local.install import run_step
+from k2stack.locking import file_lock
 
 PULUMI_VERSION = "3.274.0"
 _PKG = "github.com/pulumi/pulumi/pkg/v3"
@@ -165,8 +165,7 @@ def ensure_pulumi_cli(cache_dir: Path) -> Path:
     go = _go()
     root.mkdir(parents=True, exist_ok=True)
     # One build at a time per machine: a second installer waits, then finds the first's.
-    with (root / ".install.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(root / ".install.lock"):
         if _adopt(bin_dir):
             return bin_dir
         if answers_pinned_version(bin_dir / "pulumi"):
