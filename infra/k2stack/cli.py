@@ -225,12 +225,13 @@ def logs(
     try:
         stack = _stack(state_dir, profile)
         names = stack.process_names(service)
-        if not names:
-            raise K2Error(f"no service or process {service!r}: " + ", ".join(stack.process_names()))
         paths = [stack.log_file(name) for name in names]
     except K2Error as e:
         console.print(f"[bold red]error:[/] {e}")
         raise typer.Exit(1) from e
+    if not names:
+        console.print(f"[bold red]error:[/] no service or process {service!r} in this stack")
+        raise typer.Exit(1)
     files = [str(path) for path in paths if path.is_file()]
     if not files:
         console.print("no logs yet")

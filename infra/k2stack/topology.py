@@ -7,7 +7,7 @@ dependencies and data directories is written here once and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Literal
 
@@ -208,6 +208,63 @@ GRAFANA = DockerOnlySpec(
 )
 
 
+class Profile(StrEnum):
+    """The shapes a stack comes in: one of each service, or the cluster every production user
+    runs (three Kafka brokers, replication factor 3, min ISR 2, two registry instances)."""
+
+    SINGLE = "single"
+    CLUSTER = "cluster"
+
+
+class Layout(BaseModel):
+    """How many processes of each replicated service a stack runs, Kafka's replication, and
+    the heap (MiB) of each replica where it differs from the service's `memory_mb`.
+
+    Read by the local backend (`k2-stack up --profile cluster`) and checked against the Pulumi
+    `cluster` stack's config (`Pulumi.cluster.yaml`), so the two describe one cluster.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kafka_brokers: int = Field(default=1, ge=1)
+    registry_replicas: int = Field(default=1, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int = Field(default=1, ge=1)
+    memory_mb: Mapping[ServiceName, int] = Field(default_factory=dict)
+
+    def replicas(self, service: ServiceName) -> int:
+        """How many processes of `service` run (1 for every unreplicated service)."""
+        if service is ServiceName.KAFKA:
+            return self.kafka_brokers
+        if service is ServiceName.REGISTRY:
+            return self.registry_replicas
+        return 1
+
+    def heap_mb(self, service: ServiceName) -> int:
+        """The heap limit of one process of `service`."""
+        return self.memory_mb.get(service, SERVICES[service].memory_mb)
+
+
+LAYOUTS: Mapping[Profile, Layout] = {
+    Profile.SINGLE: Layout(),
+    Profile.CLUSTER: Layout(
+        kafka_brokers=3,
+        registry_replicas=2,
+        replication_factor=3,
+        min_insync_replicas=2,
+        # Three brokers and two registries share a 2-core, 24 GiB machine with everything
+        # else: half the single node's heaps. Measured idle RSS of the whole profile: see
+        # the README (about 2 GiB).
+        memory_mb={ServiceName.KAFKA: 512, ServiceName.REGISTRY: 512},
+    ),
+}
+
+
+def replica_name(service: ServiceName, index: int, replicas: int) -> str:
+    """A process's name: the service's own when it runs once, else `<service>-<index>`."""
+    return service.value if replicas == 1 else f"{service.value}-{index}"
+
+
 def start_order() -> tuple[ServiceSpec, ...]:
     """Services in an order where each comes after everything it depends on."""
     ordered: list[ServiceSpec] = []
@@ -257,24 +314,36 @@ def endpoints(
     credentials: Credentials,
     host: str = LOOPBACK,
     service_hosts: Mapping[ServiceName, str] | None = None,
+    replicas: Mapping[ServiceName, Sequence[tuple[str, Mapping[str, int]]]] | None = None,
 ) -> dict[str, str]:
     """The `K2_*` endpoint variables of a stack, keyed by their variable names.
 
     The one place that turns ports into URLs: `task stack:env`, the test fixture and the
     Pulumi outputs all call it. `service_hosts` gives a service its own host name (inside a
-    Docker network every service is reached by its alias); others use `host`.
+    Docker network every service is reached by its alias); others use `host`. `replicas`
+    gives each process of a replicated service as (host, ports): Kafka's become the bootstrap
+    list, the registry's a comma-separated URL list (`k2.settings.registry_urls`).
     """
     hosts = service_hosts or {}
+    every = replicas or {}
 
     def port(service: ServiceName, name: str) -> str:
         return f"{hosts.get(service, host)}:{host_ports[service][name]}"
+
+    def addresses(service: ServiceName, name: str) -> list[str]:
+        if service in every:
+            return [f"{where}:{ports[name]}" for where, ports in every[service]]
+        return [port(service, name)]
 
     auth = credentials.registry_basic_auth()
     # User names and passwords are generated URL-safe: userinfo needs no quoting.
     userinfo = f"{auth[0]}:{auth[1]}@" if auth else ""
     values = Endpoints(
-        kafka_bootstrap_servers=port(ServiceName.KAFKA, "broker"),
-        schema_registry_url=f"http://{userinfo}{port(ServiceName.REGISTRY, 'http')}{CCOMPAT_PATH}",
+        kafka_bootstrap_servers=",".join(addresses(ServiceName.KAFKA, "broker")),
+        schema_registry_url=",".join(
+            f"http://{userinfo}{address}{CCOMPAT_PATH}"
+            for address in addresses(ServiceName.REGISTRY, "http")
+        ),
         iceberg_catalog_uri=f"http://{port(ServiceName.ICEBERG_REST, 'http')}",
         s3_endpoint=f"http://{port(ServiceName.SEAWEEDFS, 's3')}",
         s3_access_key_id=credentials.s3_access_key_id,

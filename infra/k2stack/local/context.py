@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from k2stack.topology import LOOPBACK, Credentials, ServiceName
+from k2stack.topology import LOOPBACK, SERVICES, Credentials, Profile, ServiceName
 
 
 def default_cache_dir() -> Path:
@@ -16,18 +16,20 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("K2_CACHE_DIR", str(Path(base) / "k2")))
 
 
-def default_state_dir() -> Path:
+def default_state_dir(profile: Profile = Profile.SINGLE) -> Path:
     """The persistent local stack's data, logs and pid files, outside git.
 
     As root the stack lives under /var/lib/k2: PostgreSQL then runs as the `postgres` user,
-    which cannot enter root's home directory.
+    which cannot enter root's home directory. The cluster profile's stack lives beside the
+    single-node one (`stack-cluster`), so both can exist; `K2_STACK_DIR` overrides either.
     """
     if "K2_STACK_DIR" in os.environ:
         return Path(os.environ["K2_STACK_DIR"])
+    name = "stack" if profile is Profile.SINGLE else f"stack-{profile.value}"
     if os.geteuid() == 0:
-        return Path("/var/lib/k2/stack")
+        return Path("/var/lib/k2") / name
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "k2" / "stack"
+    return Path(base) / "k2" / name
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,16 @@ class KafkaNode:
 
 
 @dataclass(frozen=True)
+class Replica:
+    """One process of a service that runs several (a cluster's broker, a registry instance):
+    its own ports, directory, log and pid file go by `name` (e.g. `kafka-1`)."""
+
+    service: ServiceName
+    index: int
+    name: str
+
+
+@dataclass(frozen=True)
 class StackContext:
     """Everything a launcher needs to know about the stack it is part of.
 
@@ -93,6 +105,11 @@ class StackContext:
     # Docker); None: workers register files for Prometheus' file discovery (local stack).
     worker_alias: str | None = None
     worker_metrics_port: int | None = None
+    # The replica this context starts (its service's `ports` are that replica's); None: the
+    # service runs once and goes by its own name.
+    replica: Replica | None = None
+    # Heap limits (MiB) that differ from the topology's `memory_mb` (the cluster profile's).
+    heaps_mb: Mapping[ServiceName, int] = field(default_factory=dict)
 
     def port(self, service: ServiceName, name: str) -> int:
         return self.ports[service][name]
@@ -105,18 +122,28 @@ class StackContext:
         """`host:port` of a service's named port, as other services reach it."""
         return f"{self.host(service)}:{self.port(service, port_name)}"
 
+    def process_name(self, service: ServiceName) -> str:
+        """The name of `service`'s process in this context: the replica's, or the service's."""
+        if self.replica is not None and self.replica.service is service:
+            return self.replica.name
+        return service.value
+
+    def heap_mb(self, service: ServiceName) -> int:
+        """The heap limit (-Xmx) of the service's JVM."""
+        return self.heaps_mb.get(service, SERVICES[service].memory_mb)
+
     def service_dir(self, service: ServiceName) -> Path:
         """The service's own directory under the state directory (config, data)."""
-        return self.state_dir / "services" / service.value
+        return self.state_dir / "services" / self.process_name(service)
 
     def data_dir(self, service: ServiceName, name: str = "data") -> Path:
         return self.service_dir(service) / name
 
     def log_file(self, service: ServiceName) -> Path:
-        return self.state_dir / "logs" / f"{service.value}.log"
+        return self.state_dir / "logs" / f"{self.process_name(service)}.log"
 
     def pid_file(self, service: ServiceName) -> Path:
-        return self.state_dir / "pids" / f"{service.value}.pid"
+        return self.state_dir / "pids" / f"{self.process_name(service)}.pid"
 
     def artifact_dir(self, name: str) -> Path:
         """A directory in the shared download cache."""

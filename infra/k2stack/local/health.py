@@ -98,6 +98,34 @@ def wait_healthy(
     )
 
 
+def wait_kafka_cluster(ctx: StackContext, brokers: int, timeout_s: float = 120.0) -> float:
+    """Wait until the cluster's metadata lists `brokers` brokers; return the seconds it took.
+
+    Each node's own probe passes once it serves metadata, which may be before every other
+    node has registered: a topic with replication factor 3 can only be created after.
+    """
+    started = time.monotonic()
+    last = "not asked yet"
+    while time.monotonic() - started < timeout_s:
+        try:
+            admin = AdminClient(
+                {
+                    "bootstrap.servers": f"{LOOPBACK}:{ctx.port(ServiceName.KAFKA, 'broker')}",
+                    "socket.timeout.ms": 2000,
+                    **(ctx.kafka.admin_client_config() if ctx.kafka else {}),
+                }
+            )
+            found = len(admin.list_topics(timeout=3).brokers)
+        except Exception as e:
+            last = f"{type(e).__name__}: {e}"
+        else:
+            if found >= brokers:
+                return time.monotonic() - started
+            last = f"{found} of {brokers} brokers registered"
+        time.sleep(0.5)
+    raise StackError(f"the Kafka cluster did not form within {timeout_s:.0f}s: {last}")
+
+
 def tail(log_file: Path, lines: int = 15) -> str:
     try:
         text = log_file.read_text(errors="replace").splitlines()

@@ -127,6 +127,28 @@ def stop(pid_file: Path, timeout_s: float = 30.0) -> bool:
     return True
 
 
+def kill(pid_file: Path, timeout_s: float = 30.0) -> bool:
+    """SIGKILL the process a pid file names and its process group, wait until it is gone.
+
+    Returns whether a process was killed. Fault injection: the service gets no chance to
+    flush or say goodbye, as when its machine dies.
+    """
+    proc = running(pid_file)
+    if proc is None:
+        pid_file.unlink(missing_ok=True)
+        return False
+    _signal_group(proc.pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout_s
+    while _start_ticks(proc.pid) == proc.start_ticks:
+        _reap(proc.pid)
+        if time.monotonic() > deadline:
+            raise StackError(f"pid {proc.pid} survived SIGKILL for {timeout_s:.0f}s")
+        time.sleep(0.05)
+    _reap(proc.pid)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     try:
         os.killpg(pid, sig)

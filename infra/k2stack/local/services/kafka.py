@@ -203,7 +203,7 @@ class KafkaLauncher(Launcher):
         service_dir = ctx.service_dir(KAFKA)
         return LaunchCommand(
             argv=(
-                *self._java(ctx, heap_mb=self.spec.memory_mb),
+                *self._java(ctx, heap_mb=ctx.heap_mb(KAFKA)),
                 # Kafka's own launcher script defaults: short GC pauses for a latency service.
                 "-XX:+UseG1GC",
                 "-XX:MaxGCPauseMillis=20",

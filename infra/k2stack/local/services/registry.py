@@ -74,7 +74,7 @@ class RegistryLauncher(Launcher):
         return LaunchCommand(
             argv=(
                 java_for_registry(),
-                f"-Xmx{SPEC.memory_mb}m",
+                f"-Xmx{ctx.heap_mb(REGISTRY)}m",
                 "-XX:+ExitOnOutOfMemoryError",
                 # IPv4 sockets: otherwise it may listen as [::ffff:127.0.0.1] (seen in tests).
                 "-Djava.net.preferIPv4Stack=true",
