@@ -230,11 +230,12 @@ def schema_id(lake: Lake, version: int) -> int:
         ).schema_id
 
 
-def v2_feed(lake: Lake, run: str, count: int) -> Feed:
-    """`count` unique v2 trades, encoded directly (fast: about 100k/s)."""
+def v2_feed(lake: Lake, run: str, count: int, base_us: int | None = None) -> Feed:
+    """`count` unique v2 trades, encoded directly (fast: about 100k/s); the n-th at event time
+    `base_us` (default now) + n µs: the same run and count give the same trade_ids."""
     sid = schema_id(lake, 2)
     feed = Feed()
-    for n, (key, body) in enumerate(trade_bodies(run, count), start=1):
+    for n, (key, body) in enumerate(trade_bodies(run, count, base_us=base_us), start=1):
         feed.ids.append(f"{run}-T{n}")
         feed.messages.append((key, frame(sid, body)))
     return feed

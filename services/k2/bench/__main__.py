@@ -1,6 +1,6 @@
 """`python -m k2.bench` (`task bench`): run the selected parts, print JSON, save it to results/.
 
-Parts: hotpath, throughput, freshness, rss, startup (`--only hotpath,rss`); `profile` (a
+Parts: hotpath, throughput, freshness, rss, startup, membership, dedup (`--only hotpath,rss`); `profile` (a
 worker process sampled by py-spy, at most 400k records) runs only when named. Parts that
 need a stack use the one named by K2_* variables, or start an ephemeral one for the run.
 """
@@ -15,12 +15,12 @@ from typing import Annotated, Any
 
 import typer
 
-from k2.bench import freshness, hotpath, profile, results, startup, throughput
+from k2.bench import freshness, hotpath, membership, profile, results, startup, throughput
 from k2.bench.environment import stack_under_test
 
-PARTS = ("hotpath", "throughput", "freshness", "rss", "startup")
+PARTS = ("hotpath", "throughput", "freshness", "rss", "startup", "membership")
 OPTIONAL_PARTS = ("profile",)  # only when named: it slows the worker down
-STACK_PARTS = {"throughput", "freshness", "rss", "profile"}
+STACK_PARTS = {"throughput", "freshness", "rss", "profile", "membership"}
 
 app = typer.Typer(add_completion=False)
 
@@ -58,6 +58,8 @@ def run_parts(
                 parts["throughput"] = throughput.run(stack, records, logs, (1,))
             if "freshness" in chosen:
                 parts["freshness"] = freshness.run(stack.endpoints, rates, rate_seconds, logs)
+            if "membership" in chosen:
+                parts["membership"] = membership.run(stack, logs)
             if "profile" in chosen:
                 parts["profile"] = profile.run(stack, min(records, 400_000), logs)
     if "rss" in chosen:

@@ -31,8 +31,11 @@ _CONDITION_BYTES = [
 _BROKERS = [_SECOND_BRANCH + encode_string(f"{i:03d}") for i in range(100)]
 
 
-def trade_bodies(run_id: str, count: int, seed: int = 7) -> Iterator[tuple[bytes, bytes]]:
-    """`count` (key, Avro body) pairs of unique, realistic v2 trades (event time = now)."""
+def trade_bodies(
+    run_id: str, count: int, seed: int = 7, base_us: int | None = None
+) -> Iterator[tuple[bytes, bytes]]:
+    """`count` (key, Avro body) pairs of unique, realistic v2 trades; the n-th (from 1) at
+    event time `base_us` (default now) + n µs. Same run and seed, same ids and symbols."""
     rng = random.Random(seed)  # noqa: S311  # synthetic market data, not secrets
     mids = {s: rng.randint(400, 40_000) for s in SYMBOLS}
     sequences = dict.fromkeys(SYMBOLS, 0)
@@ -41,7 +44,7 @@ def trade_bodies(run_id: str, count: int, seed: int = 7) -> Iterator[tuple[bytes
     ]
     sides = [encode_long(_SIDE_INDEX[s]) for s in SIDES]
     prefix = f"{run_id}-T"
-    base = now_us()
+    base = now_us() if base_us is None else base_us
     for n in range(1, count + 1):
         symbol = SYMBOLS[rng.randrange(len(SYMBOLS))]
         mid = max(1, mids[symbol] + rng.randint(-2, 2))

@@ -72,6 +72,12 @@ class WorkerProcess:
         if code is not None:
             raise WorkerError(f"ingest worker exited with {code}; see {self.log_file}")
 
+    def kill9(self) -> int:
+        """SIGKILL (a crash: no flush, no goodbye to the group), then reap."""
+        self.sample_rss()
+        self._proc.kill()
+        return self._proc.wait(60)
+
     def stop(self) -> int:
         """SIGTERM (graceful: flush, commit, leave the group), then wait; kill if it hangs."""
         self.sample_rss()

@@ -13,10 +13,12 @@ from k2.contracts.schemas import latest_schema
 from k2.ingest.config import IngestSettings
 from k2.ingest.decoder import Decoder
 from k2.ingest.dlq import DlqWriter
+from k2.ingest.identity import worker_identity
 from k2.ingest.memory import bound_native_memory
 from k2.ingest.metrics import IngestMetrics
 from k2.ingest.schemas import RegistrySchemaSource, WriterSchemas
 from k2.ingest.sink import IcebergSink
+from k2.ingest.source import KafkaSource
 from k2.ingest.worker import IngestWorker
 from k2.settings import Endpoints
 
@@ -47,16 +49,29 @@ def build_worker(
         sink = IcebergSink(
             load_catalog(endpoints), dataset.table_identifier, writer_id, settings.commit_attempts
         )
+        metrics = IngestMetrics(dataset.name, registry)
+        group = group_id or settings.group_id_prefix + dataset.topic.name
+        identity = (
+            worker_identity(group, settings.worker_id) if settings.static_membership else None
+        )
+        source = KafkaSource(
+            endpoints.kafka_bootstrap_servers,
+            group,
+            dataset.topic.name,
+            session_timeout_ms=settings.session_timeout_ms,
+            max_poll_interval_ms=settings.max_poll_interval_ms,
+            queued_max_kbytes=settings.consumer_queue_kbytes,
+            on_lag=metrics.lag,
+            identity=identity,
+        )
         worker = IngestWorker(
             dataset,
-            None,
-            bootstrap_servers=endpoints.kafka_bootstrap_servers,
+            source=source,
             decoder=Decoder(schemas, fast=settings.fast_decode),
             sink=sink,
             dlq=DlqWriter(endpoints.kafka_bootstrap_servers, dataset.dlq_topic),
-            metrics=IngestMetrics(dataset.name, registry),
+            metrics=metrics,
             settings=settings,
-            group_id=group_id,
         )
     except BaseException:
         schemas.close()  # the worker closes it when it stops; nobody will if it never starts

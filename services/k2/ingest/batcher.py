@@ -106,10 +106,6 @@ class Batcher:
             if dropped is not None:
                 self._records -= dropped.consumed
 
-    def owned(self) -> list[TopicPartitionKey]:
-        """Partitions currently assigned."""
-        return list(self._starts)
-
     def _batch(self, tp: TopicPartitionKey) -> PartitionBatch:
         batch = self._pending.get(tp)
         if batch is None:
@@ -202,9 +198,3 @@ class Batcher:
             if tp in self._starts and batch.end is not None:
                 self._starts[tp] = batch.end
         return pending
-
-    def rewind(self, positions: dict[TopicPartitionKey, int | None]) -> None:
-        """After a dropped batch: owned partitions restart at the table's recorded offsets."""
-        for tp, start in positions.items():
-            if tp in self._starts:
-                self._starts[tp] = start

@@ -47,6 +47,10 @@ class IngestSettings(BaseSettings):
     max_backoff_s: float = Field(default=10.0, gt=0)
     commit_attempts: int = Field(default=20, ge=1)
     group_id_prefix: str = "k2-ingest-"
+    # Stable identity (static group membership, k2.ingest.identity): a restarted worker with
+    # the same id gets its partitions back without a rebalance. Unset: host name + a slot.
+    worker_id: str | None = None
+    static_membership: bool = True
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
     fast_decode: bool = True

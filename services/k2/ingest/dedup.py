@@ -18,15 +18,16 @@ equality against those candidates only, and exact first occurrence within the ba
 only narrows the search: a duplicate is always an exact key match, so a hash collision can
 never drop a real record.
 
-The cache is bounded (`capacity` identities), trimmed only between batches (`trim`, after a
-commit), in two generations: a trim over capacity forgets the older generation and starts a
-new one. Identities not yet committed at a trim (the open batch's) move to the older
-generation and are dropped one trim later at the earliest, after their batch has committed;
-what is forgotten is the oldest committed window (dedup is within a bounded window; a restart
-reloads everything from the table). Partitions stay loaded across trims (reloading every
-symbol's day on each batch once the window filled made freshness fall from ~1 s to 20-35 s);
-those of days before yesterday are marked unloaded at a trim and are read again from the
-table if a record of theirs ever arrives.
+Exact at any volume, bounded memory: the unit the cache loads, keeps and forgets is a whole
+table partition, never a part of one. A partition is either absent (its identities are read
+from the table the next time one of its records arrives) or held complete (every identity
+committed to it plus the ones pending in this worker). Forgetting part of a partition while
+it stays "loaded" is what let a replay older than the old two-generation window through
+(issue 13: 9,984 duplicates written with a 50,000 window). Past `capacity` identities a trim
+forgets the least recently used partitions whole; partitions the open (uncommitted) batch
+touched are kept, since the table does not hold their new identities yet. Memory is therefore
+at most `capacity` plus the identities of the partitions the open batch touches (one batch of
+a day that interleaves every symbol touches the whole day: ~45 bytes per identity).
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ _SEPARATOR = "\x1f"
 _SEED = 0x4B32  # any fixed seed: hashes are compared only within this process
 # A store appended per batch is re-laid out in one piece past this many chunks.
 _MAX_CHUNKS = 64
-_KEY_SCHEMA = {"h": pl.UInt64, "key": pl.String}
+_KEY_SCHEMA = {"h": pl.UInt64, "key": pl.String, "p": pl.UInt64}
 
 
 def identity_frame(rows: pa.Table | pa.RecordBatch, id_column: str) -> pl.DataFrame:
-    """Columns `day`, `symbol`, `key` (the exact identity) and `h` (its hash), per row."""
+    """Columns `day`, `symbol`, `key` (the exact identity), `h` (its hash) and `p` (the hash
+    of its partition, (day, symbol)), per row."""
     names = list(dict.fromkeys(("event_time", "exchange", "symbol", id_column)))
     frame = pl.from_arrow(rows.select(names))
     assert isinstance(frame, pl.DataFrame)  # a table or batch converts to a frame
@@ -66,13 +68,20 @@ def identity_frame(rows: pa.Table | pa.RecordBatch, id_column: str) -> pl.DataFr
         ],
         separator=_SEPARATOR,
     )
+    partition = pl.concat_str(
+        [day.cast(pl.String), pl.col("symbol").cast(pl.String).fill_null("")],
+        separator=_SEPARATOR,
+    )
     return frame.select(
-        day.alias("day"), pl.col("symbol").cast(pl.String), key.alias("key")
+        day.alias("day"),
+        pl.col("symbol").cast(pl.String),
+        key.alias("key"),
+        partition.hash(seed=_SEED).alias("p"),
     ).with_columns(pl.col("key").hash(seed=_SEED).alias("h"))
 
 
 class _Keys:
-    """One generation of identities: (hash, exact key) rows, appended per batch."""
+    """Identities as (hash, exact key, partition hash) rows, appended per batch."""
 
     __slots__ = ("frame",)
 
@@ -92,6 +101,17 @@ class _Keys:
         """Stored keys whose hash is among `hashes` (a superset of the batch's matches)."""
         return self.frame.filter(pl.col("h").is_in(hashes.implode())).get_column("key")
 
+    def sizes(self) -> dict[int, int]:
+        """Identities held per partition hash."""
+        counts = self.frame.group_by("p").len()
+        return dict(
+            zip(counts.get_column("p").to_list(), counts.get_column("len").to_list(), strict=True)
+        )
+
+    def drop(self, partitions: set[int]) -> None:
+        """Forget every identity of `partitions` (partition hashes)."""
+        self.frame = self.frame.filter(~pl.col("p").is_in(list(partitions))).rechunk()
+
 
 class TableIdentities:
     """Identities already in (or about to be written to) one table."""
@@ -100,13 +120,17 @@ class TableIdentities:
         self._capacity = capacity
         self._id_column = id_column
         self._loader = loader
-        self._loaded: set[PartitionKey] = set()
-        self._new = _Keys()
-        self._old = _Keys()
+        # Loaded partitions by partition hash (a hash names one partition or, on a collision,
+        # several: they are then kept and forgotten together, which stays exact).
+        self._loaded: dict[int, set[PartitionKey]] = {}
+        self._used: dict[int, int] = {}  # partition hash -> epoch of its last record
+        self._epoch = 0  # moves on each time the open batch is handed to the committer
+        self._keys = _Keys()
         self.loads = 0  # table scans made (tests and metrics of the cache's cost)
+        self.evicted = 0  # partitions forgotten by trims
 
     def __len__(self) -> int:
-        return len(self._new) + len(self._old)
+        return len(self._keys)
 
     @property
     def id_column(self) -> str:
@@ -116,8 +140,12 @@ class TableIdentities:
     def clear(self) -> None:
         """Forget everything: ownership may have changed, reload from the table."""
         self._loaded.clear()
-        self._new = _Keys()
-        self._old = _Keys()
+        self._used.clear()
+        self._keys = _Keys()
+
+    def seal(self) -> None:
+        """The open batch went to the committer: what it touched is committed at the next trim."""
+        self._epoch += 1
 
     def duplicates(self, rows: pa.RecordBatch) -> list[int]:
         """Row numbers of `rows` whose identity is already known; remembers the others.
@@ -129,36 +157,47 @@ class TableIdentities:
             return []
         frame = identity_frame(rows, self._id_column)
         self._load_missing(frame)
-        hashes = frame.get_column("h")
-        candidates = [g.candidates(hashes) for g in (self._new, self._old) if len(g)]
-        known = pl.concat(candidates) if candidates else pl.Series("key", [], pl.String)
+        known = self._keys.candidates(frame.get_column("h"))
         dup = frame.select(
             ~pl.col("key").is_first_distinct() | pl.col("key").is_in(known.implode())
         ).to_series()
-        self._new.add(frame.filter(~dup).select(*_KEY_SCHEMA))
+        self._keys.add(frame.filter(~dup).select(*_KEY_SCHEMA))
         return dup.arg_true().to_list()
 
     def trim(self) -> None:
-        """Back under capacity (call between batches): forget the older generation; mark
-        partitions of days before yesterday unloaded."""
+        """Back under capacity (call after a commit, with none in flight): forget the least
+        recently used partitions whole, never one the open batch touched."""
         if len(self) <= self._capacity:
             return
-        self._old, self._new = self._new, _Keys()
-        if self._loaded:
-            newest = max(day for day, _symbol in self._loaded)
-            self._loaded = {pk for pk in self._loaded if pk[0] >= newest - 1}
+        sizes = self._keys.sizes()
+        excess = len(self) - self._capacity
+        evict: set[int] = set()
+        for p in sorted(self._used, key=self._used.__getitem__):
+            if excess <= 0 or self._used[p] >= self._epoch:
+                break
+            evict.add(p)
+            excess -= sizes.get(p, 0)
+        if not evict:
+            return
+        self._keys.drop(evict)
+        for p in evict:
+            self.evicted += len(self._loaded.pop(p, ()))
+            self._used.pop(p, None)
 
     def _load_missing(self, frame: pl.DataFrame) -> None:
         missing: dict[int, list[str]] = {}
-        for day, symbol in frame.select("day", "symbol").unique().iter_rows():
-            if (day, symbol) not in self._loaded:
+        found: list[tuple[int, PartitionKey]] = []
+        for p, day, symbol in frame.select("p", "day", "symbol").unique().iter_rows():
+            self._used[p] = self._epoch
+            if (day, symbol) not in self._loaded.get(p, ()):
                 missing.setdefault(day, []).append(symbol)
+                found.append((p, (day, symbol)))
         if not missing:
             return
-        loaded = self._loader(missing)
+        loaded = self._loader(missing)  # may raise (retried): nothing is marked loaded yet
         self.loads += 1
-        for day, symbols in missing.items():
-            self._loaded.update((day, symbol) for symbol in symbols)
+        for p, pk in found:
+            self._loaded.setdefault(p, set()).add(pk)
         if loaded.num_rows:
             keys = identity_frame(loaded, self._id_column).select(*_KEY_SCHEMA)
-            self._new.add(keys.unique(subset="key"))
+            self._keys.add(keys.unique(subset="key"))

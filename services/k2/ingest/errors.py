@@ -24,7 +24,3 @@ class DlqBudgetExceededError(IngestError):
 
 class DlqDeliveryError(IngestError):
     """The DLQ did not acknowledge every dead letter; the batch must not be committed."""
-
-
-class OwnershipLostError(IngestError):
-    """The table's recorded offset moved: another worker owns the partition now."""

@@ -73,10 +73,32 @@ class IngestMetrics:
             ["table", "error"],
             registry=r,
         )
+        self._buffered = Gauge(
+            "k2_buffered_bytes",
+            "Raw bytes consumed but not yet visible in the table",
+            ["table"],
+            registry=r,
+        )
+        self._paused = Gauge(
+            "k2_consumer_paused",
+            "1 while backpressure pauses the worker's partitions",
+            ["table"],
+            registry=r,
+        )
+
+    def buffered(self, waiting_bytes: int) -> None:
+        """Raw bytes consumed but not yet visible in the table."""
+        self._buffered.labels(self.table).set(waiting_bytes)
+
+    def paused(self, paused: bool) -> None:
+        """Whether backpressure has paused the worker's partitions."""
+        self._paused.labels(self.table).set(1 if paused else 0)
 
     def preinitialise(self, reasons: Iterable[str], errors: Iterable[str] = ()) -> None:
         """Create every series of this table at zero, so dashboards and alerts see them from
         the start (a histogram with no observation still exports _count and _sum)."""
+        self._buffered.labels(self.table).set(0)
+        self._paused.labels(self.table).set(0)
         for counter in (
             self._consumed,
             self._written,

@@ -191,7 +191,9 @@ class IcebergSink:
         for tp, batch in partitions.items():
             recorded = table.properties.get(offset_property(tp))
             recorded_offset = None if recorded is None else int(recorded)
-            if recorded_offset is None or recorded_offset == batch.start:
+            # Equal, None included: a batch that starts past a table with no offset yet follows
+            # one that never committed (its rows would be skipped, not merely repeated).
+            if recorded_offset == batch.start:
                 kept[tp] = batch
             else:
                 log.warning(

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from k2 import kafka
 from k2.ingest.errors import IngestError
+from k2.ingest.identity import WorkerIdentity
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +55,15 @@ class KafkaSource:
         group_id: str,
         topic: str,
         *,
-        on_assign: AssignCallback,
-        on_revoke: RevokeCallback,
         session_timeout_ms: int = 10_000,
         max_poll_interval_ms: int = 300_000,
         queued_max_kbytes: int = 2 * 1024,
         on_lag: LagCallback | None = None,
+        identity: WorkerIdentity | None = None,
     ) -> None:
         self._topic = topic
-        self._on_assign = on_assign
-        self._on_revoke = on_revoke
+        self._on_assign: AssignCallback | None = None
+        self._on_revoke: RevokeCallback | None = None
         self._on_lag = on_lag
         self._paused = False
         config: dict[str, Any] = {
@@ -89,22 +89,27 @@ class KafkaSource:
             "queued.max.messages.kbytes": queued_max_kbytes,
             "client.id": group_id,
         }
+        self._identity = identity
+        if identity is not None:
+            # Static membership: a restart with the same id resumes its partitions at once.
+            config["group.instance.id"] = identity.instance_id
         if on_lag is not None:
             config["statistics.interval.ms"] = STATS_INTERVAL_MS
             config["stats_cb"] = self._stats
         self._consumer = kafka.consumer(bootstrap_servers, **config)
-        self._consumer.subscribe(
-            [topic], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
-        )
 
-    @property
-    def topic(self) -> str:
-        """The subscribed topic."""
-        return self._topic
+    def subscribe(self, on_assign: AssignCallback, on_revoke: RevokeCallback) -> None:
+        """Join the group (in librdkafka's threads from here on); the callbacks run inside
+        `poll` and `close`, on the caller's thread."""
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+        self._consumer.subscribe(
+            [self._topic], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
+        )
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(tp.topic, tp.partition) for tp in partitions]
-        starts = self._on_assign(keys)
+        starts = self._on_assign(keys) if self._on_assign else {}
         positioned = []
         for tp in partitions:
             start = starts.get((tp.topic, tp.partition))
@@ -116,11 +121,13 @@ class KafkaSource:
             consumer.pause(positioned)
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._on_revoke([(tp.topic, tp.partition) for tp in partitions], False)
+        if self._on_revoke:
+            self._on_revoke([(tp.topic, tp.partition) for tp in partitions], False)
         consumer.incremental_unassign(partitions)
 
     def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._on_revoke([(tp.topic, tp.partition) for tp in partitions], True)
+        if self._on_revoke:
+            self._on_revoke([(tp.topic, tp.partition) for tp in partitions], True)
         consumer.incremental_unassign(partitions)
 
     def poll(self, max_messages: int, timeout_s: float) -> list[RawMessage]:
@@ -185,10 +192,10 @@ class KafkaSource:
             if key.isdigit() and isinstance(lag, int) and lag >= 0:
                 self._on_lag(self._topic, int(key), lag)
 
-    def assignment(self) -> Sequence[TopicPartitionKey]:
-        """Partitions this member owns now."""
-        return [(tp.topic, tp.partition) for tp in self._consumer.assignment()]
-
     def close(self) -> None:
-        """Leave the group (triggers a final revoke, which flushes)."""
-        self._consumer.close()
+        """Leave the group (triggers a final revoke, which flushes); give the identity back."""
+        try:
+            self._consumer.close()
+        finally:
+            if self._identity is not None:
+                self._identity.release()

@@ -4,6 +4,12 @@ A batch commits on a background thread (DLQ, Parquet, metadata commit) while the
 consumes and decodes the next one: at most one commit in flight, joined before the next
 flush and before any change of ownership (assign/revoke), so the batcher, the dedup cache and
 the source are only ever touched by the loop's thread.
+
+Backpressure: while the bytes consumed but not yet visible in the table (the open batch plus
+the commit in flight) exceed `max_buffered_bytes`, or the open batch is full and must wait for
+the commit in flight, the loop pauses every partition and keeps polling (which keeps the
+member alive in its group) until the commit lands; then it resumes. Only the loop's thread
+pauses or resumes; the committer thread's retries only wait.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -29,14 +36,15 @@ from k2.ingest.batcher import Batcher, PendingBatch
 from k2.ingest.config import IngestSettings
 from k2.ingest.decoder import DECODE_REASONS, Decoder, DecodeResult
 from k2.ingest.dedup import TableIdentities
-from k2.ingest.dlq import DeadLetter, DlqBudget, DlqWriter
+from k2.ingest.dlq import DeadLetter, DlqBudget
 from k2.ingest.errors import DlqBudgetExceededError, DlqDeliveryError
 from k2.ingest.memory import relax_gc, release_free_memory
 from k2.ingest.metrics import IngestMetrics
+from k2.ingest.ports import DeadLetters, Sink, Source
 from k2.ingest.schemas import RegistryUnavailableError, WriterSchema
 from k2.ingest.sequence import SequenceTracker
-from k2.ingest.sink import CommitOutcome, IcebergSink
-from k2.ingest.source import KafkaSource, RawMessage, TopicPartitionKey
+from k2.ingest.sink import CommitOutcome
+from k2.ingest.source import RawMessage, TopicPartitionKey
 from k2.ingest.validator import Validator
 
 log = logging.getLogger(__name__)
@@ -78,15 +86,13 @@ class IngestWorker:
     def __init__(
         self,
         dataset: Dataset,
-        source_factory: type[KafkaSource] | None,
         *,
-        bootstrap_servers: str,
+        source: Source,
         decoder: Decoder,
-        sink: IcebergSink,
-        dlq: DlqWriter,
+        sink: Sink,
+        dlq: DeadLetters,
         metrics: IngestMetrics,
         settings: IngestSettings,
-        group_id: str | None = None,
     ) -> None:
         self._dataset = dataset
         self._settings = settings
@@ -116,20 +122,13 @@ class IngestWorker:
         )
         self._stopping = False
         self._flushing = False
+        self._failed = False  # after an error the open batch is never committed on the way out
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="k2-commit")
         self._inflight: Future[_Done] | None = None
-        factory = source_factory or KafkaSource
-        self._source = factory(
-            bootstrap_servers,
-            group_id or settings.group_id_prefix + dataset.topic.name,
-            dataset.topic.name,
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            session_timeout_ms=settings.session_timeout_ms,
-            max_poll_interval_ms=settings.max_poll_interval_ms,
-            queued_max_kbytes=settings.consumer_queue_kbytes,
-            on_lag=metrics.lag,
-        )
+        self._inflight_bytes = 0
+        self._loop_thread = threading.get_ident()
+        self._source = source
+        source.subscribe(self._on_assign, self._on_revoke)
 
     @property
     def metrics(self) -> IngestMetrics:
@@ -152,7 +151,7 @@ class IngestWorker:
 
     def _on_revoke(self, tps: list[TopicPartitionKey], lost: bool) -> None:
         self._join()
-        if not lost and not self._flushing:
+        if not lost and not self._flushing and not self._failed:
             self._flush(wait=True)
         self._batcher.forget(tps)
         self._forget_identities()
@@ -187,21 +186,24 @@ class IngestWorker:
                 )
                 if self._inflight is not None and self._batcher.should_flush():
                     timeout = DUE_POLL_S  # due, waiting for the commit in flight: keep reading
+                self._apply_backpressure()
                 messages = self._source.poll(self._settings.poll_batch, max(timeout, 0.001))
                 if messages:
                     self.process(messages)
                 if self._inflight is not None and self._inflight.done():
                     self._join()
-                # A due batch waits for the commit in flight while it keeps filling (the loop
-                # would otherwise sit idle in `_join`); only a full batch waits for it here.
-                if self._batcher.should_flush() and (
-                    self._inflight is None or self._batcher.is_full()
-                ):
+                # A due batch waits for the commit in flight while it keeps filling; a full
+                # one waits paused (backpressure), never blocking the loop in `_join`.
+                if self._batcher.should_flush() and self._inflight is None:
                     self._flush()
             self._flush(wait=True)
         except DlqBudgetExceededError:
+            self._failed = True
             self._metrics.budget_exceeded()
             log.critical("DLQ budget exceeded: stopping without committing the batch")
+            raise
+        except BaseException:
+            self._failed = True
             raise
         finally:
             # Leaving the group revokes: that joins the commit in flight and flushes.
@@ -210,6 +212,24 @@ class IngestWorker:
             self._dlq.close()
             self._decoder.close()
             self._sink.close()
+
+    def waiting_bytes(self) -> int:
+        """Raw bytes consumed but not yet visible: the open batch plus the commit in flight."""
+        return self._batcher.buffered_bytes + self._inflight_bytes
+
+    def _apply_backpressure(self) -> None:
+        """Pause every partition while too much waits for the table; resume once it caught up
+        (on the loop's thread only)."""
+        waiting = self.waiting_bytes()
+        self._metrics.buffered(waiting)
+        behind = self._inflight is not None and self._batcher.is_full()
+        if behind or waiting > self._settings.max_buffered_bytes:
+            if not self._source.paused:
+                self._source.pause_all()
+                self._metrics.paused(True)
+        elif self._source.paused:
+            self._source.resume_all()
+            self._metrics.paused(False)
 
     def process(self, messages: Sequence[RawMessage]) -> None:
         """Decode, validate and dedup one poll chunk into the open batch."""
@@ -294,9 +314,13 @@ class IngestWorker:
     def _flush(self, wait: bool = False) -> None:
         """Hand the open batch to the committer (after the one in flight has finished)."""
         self._join()
+        taken_bytes = self._batcher.buffered_bytes
         pending = self._batcher.take()
         if not pending.partitions:
             return
+        self._inflight_bytes = taken_bytes
+        if self._identities is not None:
+            self._identities.seal()  # what it touched is committed once this commit lands
         self._inflight = self._committer.submit(self._commit, pending)
         if wait or not self._settings.commit_in_background:
             self._join()
@@ -306,6 +330,7 @@ class IngestWorker:
         inflight, self._inflight = self._inflight, None
         if inflight is None:
             return
+        self._inflight_bytes = 0
         self._flushing = True
         try:
             done = inflight.result()
@@ -422,7 +447,11 @@ class IngestWorker:
         )
 
     def _idle(self, seconds: float) -> None:
-        """Back off without buffering more: partitions stay paused while we wait."""
+        """Back off. On the loop's thread without buffering more: partitions stay paused while
+        it waits. The committer thread only waits (the loop's backpressure pauses for it)."""
+        if threading.get_ident() != self._loop_thread or self._source.paused:
+            time.sleep(seconds)
+            return
         self._source.pause_all()
         try:
             time.sleep(seconds)

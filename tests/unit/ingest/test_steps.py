@@ -102,15 +102,71 @@ def test_dedup_is_by_identity_loaded_from_the_table_per_partition() -> None:
     assert asked == [{day: ["BHP", "CBA"]}]  # one pruned load for both partitions
     assert ids.duplicates(_trades([("XASX", "BHP", "4", BASE_US)])) == [0]
     assert len(asked) == 1  # cached
-    ids.trim()  # over capacity: windows move on (older generations were empty yet)
-    assert ids.duplicates(_trades([("XASX", "BHP", "2", BASE_US)])) == [0]
-    ids.trim()  # still over: CBA, then BHP drop their older generation
-    assert len(ids) <= 3 + 1  # bounded
-    assert ids.duplicates(_trades([("XASX", "BHP", "9", BASE_US)] * 2)) == [1]
-    assert len(asked) == 1  # the hot partition was never reloaded
+    ids.trim()  # over capacity, but every partition was touched by the open batch: kept
+    assert len(asked) == 1 and ids.evicted == 0
     ids.clear()
     assert ids.duplicates(_trades([("XASX", "BHP", "1", BASE_US)])) == [0]
     assert len(asked) == 2  # reloaded from the table after clear()
+
+
+def test_dedup_stays_exact_past_its_capacity() -> None:
+    """Issue 13: a replay of anything older than the window was written again. Partitions are
+    forgotten whole (least recently used first) and read again from the table."""
+    day = BASE_US // US_PER_DAY
+    committed: list[pa.RecordBatch] = []
+    asked: list[dict[int, list[str]]] = []
+
+    def loader(days: Any) -> pa.Table:
+        asked.append({d: sorted(s) for d, s in days.items()})
+        wanted = {(d, s) for d, symbols in days.items() for s in symbols}
+        rows = [
+            r
+            for b in committed
+            for r in b.to_pylist()
+            if (r["event_time"].timestamp() * 1_000_000 // US_PER_DAY, r["symbol"]) in wanted
+        ]
+        return (
+            pa.Table.from_batches(
+                [
+                    _trades(
+                        [
+                            (
+                                r["exchange"],
+                                r["symbol"],
+                                r["trade_id"],
+                                int(r["event_time"].timestamp() * 1_000_000),
+                            )
+                            for r in rows
+                        ]
+                    )
+                ]
+            )
+            if rows
+            else pa.Table.from_batches([_trades([("X", "none", "0", 0)])]).slice(0, 0)
+        )
+
+    ids = TableIdentities(capacity=4, id_column="trade_id", loader=loader)
+    symbols = ["BHP", "CBA", "RIO", "CSL"]
+    for symbol in symbols:  # one batch per symbol, committed before the next
+        batch = _trades([("XASX", symbol, str(n), BASE_US + n) for n in range(3)])
+        assert ids.duplicates(batch) == []
+        committed.append(batch)
+        ids.seal()
+        ids.trim()
+        assert len(ids) <= 4 + 3  # capacity plus the open batch's partitions
+    assert ids.evicted >= 2
+    # The oldest symbols' partitions were forgotten whole: their replay is read from the table.
+    for symbol in symbols:
+        replay = _trades([("XASX", symbol, str(n), BASE_US + n) for n in range(3)])
+        assert ids.duplicates(replay) == [0, 1, 2], symbol
+        ids.seal()
+        ids.trim()
+    assert {s for a in asked for s in a[day]} == set(symbols)
+    # A partition the open batch touched is never forgotten, even over capacity.
+    fresh = _trades([("XASX", "NAB", str(n), BASE_US) for n in range(10)])
+    assert ids.duplicates(fresh) == []
+    ids.trim()
+    assert ids.duplicates(_trades([("XASX", "NAB", "3", BASE_US)])) == [0]
 
 
 def test_dedup_window_zero_disables() -> None:

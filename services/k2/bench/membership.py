@@ -1,0 +1,120 @@
+"""(e) Group membership: how fast partitions move when workers restart, join and leave.
+
+A steady feed runs while real `k2 ingest run` processes are killed, started and stopped;
+every figure is read from the table itself (each snapshot names its writer's pid and the
+partitions it covers), measured from the moment the bench acted:
+
+- restart: kill -9 of the only worker, a new process started at once → its first commit;
+- join: a second worker started into a running group → its first commit;
+- handover: that worker stopped with SIGTERM → the first commit by the remaining worker of a
+  partition the stopped one had committed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pyiceberg.catalog import Catalog
+
+from k2.bench.environment import StackUnderTest, bootstrapped, unique_prefix
+from k2.bench.preload import TradeProducer
+from k2.bench.visibility import summary
+from k2.bench.workers import WorkerError, WorkerProcess
+from k2.catalog import load_catalog
+
+RATE = 2_000  # records/s offered throughout: commits every max_age_s (0.5 s)
+WAIT_S = 90.0  # a liveness bound per step, far above the figures measured
+
+
+class _Commits:
+    """The table's snapshots as (commit time s, writer pid, partitions)."""
+
+    def __init__(self, catalog: Catalog, identifier: tuple[str, str]) -> None:
+        self._catalog = catalog
+        self._identifier = identifier
+
+    def since(self, at_s: float) -> list[tuple[float, int, set[str]]]:
+        table = self._catalog.load_table(self._identifier)
+        found = []
+        for snapshot in table.snapshots():
+            summary_ = snapshot.summary
+            when = snapshot.timestamp_ms / 1000
+            if summary_ is None or when < at_s:
+                continue
+            writer = summary_.get("k2.writer", "")
+            offsets = summary_.get("k2.offsets")
+            if not writer or offsets is None:
+                continue
+            pid = int(writer.rsplit(":", 1)[1])
+            found.append((when, pid, set(json.loads(offsets))))
+        return sorted(found)
+
+    def first(
+        self, at_s: float, match: Callable[[int, set[str]], bool], what: str
+    ) -> tuple[float, set[str]]:
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            for when, pid, partitions in self.since(at_s):
+                if match(pid, partitions):
+                    return when, partitions
+            time.sleep(0.2)
+        raise WorkerError(f"no commit within {WAIT_S:.0f}s: {what}")
+
+
+def _by(writer: int) -> Callable[[int, set[str]], bool]:
+    return lambda pid, _partitions: pid == writer
+
+
+def run(stack: StackUnderTest, logs: Path, cycles: int = 5) -> dict[str, Any]:
+    """Restart, join and handover latencies (seconds) over `cycles` restarts."""
+    endpoints = stack.endpoints
+    prefix = unique_prefix("memb")
+    dataset = bootstrapped(endpoints, prefix).dataset("trades")
+    catalog = load_catalog(endpoints)
+    commits = _Commits(catalog, dataset.table_identifier)
+    producer = TradeProducer(endpoints, dataset, linger_ms=5)
+    seconds = 60 + cycles * 15
+    feeding = threading.Thread(
+        target=producer.paced, args=(producer.encoded(RATE * seconds), RATE), daemon=True
+    )
+    feeding.start()
+
+    def worker(name: str) -> WorkerProcess:
+        return WorkerProcess(endpoints, "trades", prefix, logs / f"{prefix}{name}.log")
+
+    first = worker("first")
+    started = first.started_wall
+    commits.first(started, _by(first.pid), "first worker")
+    restarts: list[float] = []
+    for cycle in range(cycles):
+        first.kill9()
+        killed = time.time()
+        first = worker(f"restart-{cycle}")
+        when, _ = commits.first(killed, _by(first.pid), "restarted worker")
+        restarts.append(when - killed)
+    second = worker("second")
+    joined_at = second.started_wall
+    when, _ = commits.first(joined_at, _by(second.pid), "joining worker")
+    join_s = when - joined_at
+    time.sleep(3)  # let the second worker commit its partitions a few times
+    theirs = set().union(*(p for _w, pid, p in commits.since(joined_at) if pid == second.pid))
+    stopped_at = time.time()
+    second.stop()
+    when, _ = commits.first(
+        stopped_at, lambda pid, p: pid == first.pid and bool(p & theirs), "handover"
+    )
+    handover_s = when - stopped_at
+    first.stop()
+    feeding.join(seconds + 60)
+    return {
+        "restart_first_commit_s": summary(restarts),
+        "join_first_commit_s": round(join_s, 3),
+        "sigterm_handover_s": round(handover_s, 3),
+        "offered_rate": RATE,
+        "cycles": cycles,
+    }
