@@ -10,7 +10,6 @@ from k2.contracts.catalogue import load_catalogue
 from k2.contracts.compat import check_versions
 from k2.contracts.lint import lint_all
 from k2.contracts.schemas import all_schemas
-from k2.errors import K2Error
 
 app = typer.Typer(no_args_is_help=True, help="Lint, check and register K2's contracts.")
 
@@ -18,6 +17,7 @@ _CATALOGUE = typer.Option(None, "--catalogue", help="Catalogue file (default con
 
 
 def _fail(lines: list[str]) -> None:
+    # A list of findings, one per line: more than the one-line error the root group prints.
     for line in lines:
         typer.echo(line, err=True)
     raise typer.Exit(1)
@@ -26,11 +26,8 @@ def _fail(lines: list[str]) -> None:
 @app.command()
 def lint(catalogue: Path | None = _CATALOGUE) -> None:
     """Every schema parses and follows K2's rules; the catalogue matches the schemas."""
-    try:
-        loaded = load_catalogue(catalogue)
-        grouped = all_schemas(loaded.source.parent if loaded.source else None)
-    except K2Error as e:
-        _fail([str(e)])
+    loaded = load_catalogue(catalogue)
+    grouped = all_schemas(loaded.source.parent if loaded.source else None)
     issues = [str(i) for versions in grouped.values() for i in lint_all(versions)]
     if issues:
         _fail(issues)
@@ -41,11 +38,8 @@ def lint(catalogue: Path | None = _CATALOGUE) -> None:
 @app.command()
 def check(catalogue: Path | None = _CATALOGUE) -> None:
     """Each schema version is compatible with every earlier one (checked locally)."""
-    try:
-        loaded = load_catalogue(catalogue)
-        grouped = all_schemas(loaded.source.parent if loaded.source else None)
-    except K2Error as e:
-        _fail([str(e)])
+    loaded = load_catalogue(catalogue)
+    grouped = all_schemas(loaded.source.parent if loaded.source else None)
     problems = []
     for dataset in loaded.datasets.values():
         problems += check_versions(grouped[dataset.schema_name], dataset.compatibility)
@@ -61,18 +55,15 @@ def register(
 ) -> None:
     """Register every version under its subject; nothing is registered unless all pass."""
     from k2.contracts.registry import register as do_register  # slow import
+    from k2.discovery import find_endpoints
     from k2.serde.serializer import registry_client
-    from k2.settings import Endpoints
 
-    try:
-        loaded = load_catalogue(catalogue)
-        if prefix:
-            loaded = loaded.with_prefix(prefix)
-        endpoints = Endpoints()  # read from K2_* variables
-        with registry_client(endpoints.schema_registry_url) as client:
-            results = do_register(loaded, client)
-    except K2Error as e:
-        _fail([str(e)])
+    loaded = load_catalogue(catalogue)
+    if prefix:
+        loaded = loaded.with_prefix(prefix)
+    endpoints = find_endpoints(export=True)
+    with registry_client(endpoints.schema_registry_url) as client:
+        results = do_register(loaded, client)
     for r in results:
         state = "registered" if r.created else "present"
         typer.echo(f"{r.subject} v{r.version}: {state} (id {r.schema_id})")

@@ -10,10 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from k2.errors import K2Error
+from k2.discovery import find_endpoints
 from k2.ingest.app import catalogue_for
 from k2.ingest.dlq_admin import Letter, LetterFilter, read_letters, replay_letters
-from k2.settings import Endpoints
 
 app = typer.Typer(no_args_is_help=True, help="Dead-letter queues: inspect and replay.")
 console = Console(stderr=True)
@@ -26,12 +25,9 @@ ReasonOption = Annotated[
 
 
 def _letters(table: str, prefix: str | None, selected: LetterFilter) -> list[Letter]:
-    try:
-        dataset = catalogue_for(prefix).dataset(table)
-        return list(read_letters(Endpoints().kafka_bootstrap_servers, dataset.dlq_topic, selected))
-    except K2Error as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(1) from e
+    dataset = catalogue_for(prefix).dataset(table)
+    servers = find_endpoints(export=True).kafka_bootstrap_servers
+    return list(read_letters(servers, dataset.dlq_topic, selected))
 
 
 @app.command("inspect")
@@ -87,9 +83,5 @@ def replay(
             json.dumps({"dry_run": True, "would_replay": len(letters), "by_reason": by_reason})
         )
         return
-    try:
-        sent = replay_letters(Endpoints().kafka_bootstrap_servers, letters)
-    except K2Error as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(1) from e
+    sent = replay_letters(find_endpoints(export=True).kafka_bootstrap_servers, letters)
     typer.echo(json.dumps({"dry_run": False, "replayed": sent, "by_reason": by_reason}))

@@ -16,11 +16,11 @@ from rich.progress import Progress
 from k2.contracts.catalogue import load_catalogue
 from k2.contracts.mapping import arrow_schema, iceberg_schema
 from k2.contracts.schemas import latest_schema
-from k2.errors import K2Error
+from k2.discovery import find_endpoints
+from k2.errors import UsageError
 from k2.generate import QUOTES, TRADES, GeneratorConfig, Record, SyntheticMarket
 from k2.replay.pacing import RatePacer
 from k2.replay.producer import RecordPublisher
-from k2.settings import Endpoints
 
 console = Console(stderr=True)
 
@@ -51,21 +51,21 @@ def generate(
 ) -> None:
     """Generate synthetic trades and quotes (tick-grid random walk, quotes bracket trades)."""
     try:
-        market = SyntheticMarket(
-            GeneratorConfig(symbols=symbols, seed=seed, tick=Decimal(tick), trade_ratio=trade_ratio)
-        )
-        if output is not None:
-            counts = _write_parquet(list(market.take(count)), output)
-        else:
-            counts = _publish(market, count, rate, prefix)
-    except (K2Error, ArithmeticError) as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(1) from e
+        tick_size = Decimal(tick)
+    except ArithmeticError as e:
+        raise UsageError(f"--tick {tick!r} is not a decimal number") from e
+    market = SyntheticMarket(
+        GeneratorConfig(symbols=symbols, seed=seed, tick=tick_size, trade_ratio=trade_ratio)
+    )
+    if output is not None:
+        counts = _write_parquet(list(market.take(count)), output)
+    else:
+        counts = _publish(market, count, rate, prefix)
     console.print(f"trades: {counts[TRADES]:,}  quotes: {counts[QUOTES]:,}")
 
 
 def _publish(market: SyntheticMarket, count: int, rate: float, prefix: str) -> Counter[str]:
-    endpoints = Endpoints()
+    endpoints = find_endpoints(export=True)
     catalogue = load_catalogue()
     if prefix:
         catalogue = catalogue.with_prefix(prefix)

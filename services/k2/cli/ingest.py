@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
+from k2.discovery import find_endpoints
 from k2.ingest.app import build_worker
 from k2.ingest.config import IngestSettings
 from k2.ingest.errors import DlqBudgetExceededError
 from k2.ingest.logs import configure_json_logging
-from k2.settings import Endpoints
 
 app = typer.Typer(no_args_is_help=True, help="Ingest workers: Kafka → Iceberg, exactly once.")
 TABLES = ("trades", "quotes", "reference_data")
@@ -30,7 +30,7 @@ def run(
     configure_json_logging()
     worker = build_worker(
         table,
-        Endpoints(),  # read from K2_* variables
+        find_endpoints(export=True),
         IngestSettings(),
         prefix=prefix,
     )
@@ -40,5 +40,6 @@ def run(
     try:
         worker.run(max_seconds=max_seconds)
     except DlqBudgetExceededError as e:
+        # Into the JSON log as well; the root group prints it and exits 3 (k2.cli.failures).
         logging.getLogger("k2.ingest").critical(str(e))
-        raise typer.Exit(3) from e
+        raise

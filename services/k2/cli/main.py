@@ -12,10 +12,11 @@ from collections.abc import Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any, Final
 
 import typer
+from typer._click import ClickException, Context  # typer vendors click
 from typer.core import TyperGroup
 
 if TYPE_CHECKING:
-    from typer._click import Command  # typer vendors click; typing only
+    from typer._click import Command
 
 # Command name -> "module:attribute", in the order help lists them: a `typer.Typer` is a
 # command group, a function a single command.
@@ -71,11 +72,24 @@ class _LazyCommands(MutableMapping[str, "Command"]):
 
 
 class LazyGroup(TyperGroup):
-    """The root group: `COMMANDS`, imported on demand."""
+    """The root group: `COMMANDS`, imported on demand; K2's errors become exit codes here."""
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
         self.commands = _LazyCommands(self.commands)
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, ClickException):
+            raise
+        except Exception as e:
+            from k2.cli.failures import exit_for
+
+            code = exit_for(e)
+            if code is None:
+                raise
+            raise typer.Exit(code) from e
 
 
 app = typer.Typer(

@@ -12,13 +12,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from k2.contracts.catalogue import load_catalogue
-from k2.errors import K2Error
+from k2.discovery import find_endpoints
 from k2.replay.asx import AsxSource, Dataset, default_data_dir
 from k2.replay.asx_replay import ReplaySummary, publish, validate
 from k2.replay.bad_rows import BadRowsError
 from k2.replay.pacing import Pacer, parse_speed
 from k2.replay.producer import RecordPublisher
-from k2.settings import Endpoints
 
 app = typer.Typer(no_args_is_help=True, help="Replay recorded market data into Kafka.")
 console = Console(stderr=True)
@@ -60,10 +59,6 @@ def _print_summary(summary: ReplaySummary, *, published: bool) -> None:
         console.print(f"[red]{summary.bad.count} malformed row(s):[/red]")
         for row in summary.bad.rows[: summary.bad.keep]:
             console.print(f"  {row}", markup=False)
-
-
-def _relative(path: Path) -> str:
-    return f"{path.parent.name}/{path.name}"
 
 
 def _summary_json(summary: ReplaySummary) -> dict[str, object]:
@@ -125,9 +120,6 @@ def asx(
         console.print(f"[red]error:[/red] {e.report.count} malformed row(s): nothing was published")
         console.print("(use --allow-bad-rows to publish the good rows and report the bad ones)")
         raise typer.Exit(1) from e
-    except K2Error as e:
-        console.print(f"[red]error:[/red] {e}", markup=True)
-        raise typer.Exit(1) from e
     _print_summary(summary, published=not dry_run)
     if summary_json is not None:
         summary_json.write_text(json.dumps(_summary_json(summary), indent=2))
@@ -136,7 +128,7 @@ def asx(
 def _publish(
     source: AsxSource, datasets: list[Dataset], pacer: Pacer, prefix: str, allow_bad_rows: bool
 ) -> ReplaySummary:
-    endpoints = Endpoints()
+    endpoints = find_endpoints(export=True)
     catalogue = load_catalogue()
     if prefix:
         catalogue = catalogue.with_prefix(prefix)

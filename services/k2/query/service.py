@@ -49,3 +49,12 @@ def query_ohlcv(
         columns=OHLCV_COLUMNS,
     )
     return bars_table(bars(trades, interval, tz), tz)
+
+
+def symbols_in(
+    catalog: Catalog, catalogue: Catalogue, dataset: str, window: TimeRange
+) -> list[str]:
+    """The symbols with rows in the dataset's table in `window`, sorted (current snapshot)."""
+    table = load_table(catalog, catalogue.dataset(dataset).table_identifier)
+    found = scan(table, window, columns=("symbol", "event_time"))
+    return sorted(set(found["symbol"].to_pylist()))

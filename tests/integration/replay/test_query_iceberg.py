@@ -97,7 +97,7 @@ def test_query_time_travel_and_ohlcv(
     with pytest.raises(InvalidTimeRangeError):
         TimeRange.parse("2014-03-12", "2014-03-10", SYDNEY)
 
-    # The CLI: Parquet output keeps exact decimals; bad ranges exit 1 with a message.
+    # The CLI: Parquet output keeps exact decimals; bad ranges exit 2 (usage) with a message.
     prefix = prefixed.namespace.removesuffix("market")
     out = tmp_path / "bars.parquet"
     result = CliRunner().invoke(
@@ -140,7 +140,7 @@ def test_query_time_travel_and_ohlcv(
         ],
         env=stack.as_env(),
     )
-    assert bad.exit_code == 1 and "must be before" in bad.output
+    assert bad.exit_code == 2 and "must be before" in bad.output  # a usage error
     csv = CliRunner().invoke(
         app,
         [
