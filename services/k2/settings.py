@@ -67,15 +67,20 @@ class Endpoints(BaseSettings):
         env_prefix=ENV_PREFIX, extra="ignore", frozen=True, hide_input_in_errors=True
     )
 
+    # Kafka's bootstrap servers, host:port[,host:port...] (`stack:env` prints the stack's).
     kafka_bootstrap_servers: str
     # One URL or a comma-separated list (see the class docstring), credentials as userinfo:
     # kept out of repr (pytest failure headers, logs of settings objects), like SecretStr.
     schema_registry_url: str = Field(repr=False)
+    # The Iceberg REST catalog's base URL (http://host:port).
     iceberg_catalog_uri: str
+    # The S3 object store holding the tables' files (path-style URLs), and its key pair.
     s3_endpoint: str
     s3_access_key_id: str
     s3_secret_access_key: SecretStr
+    # PostgreSQL behind the catalog and the registry (postgresql://user:password@host:port/db).
     postgres_dsn: SecretStr
+    # Prometheus, which scrapes every worker's k2_* metrics (the demo reads freshness there).
     prometheus_url: str
     # The catalog credentials, `k2-<principal>:<secret>` (pyiceberg's and Java's `credential`
     # form), one per `CatalogPrincipal`. Optional each: a process is given only the ones its
