@@ -112,14 +112,14 @@ def test_a_stale_batch_is_dropped_and_read_again_from_the_table_offset() -> None
 def test_dead_letters_are_durable_before_the_commit_that_passes_them() -> None:
     log = _log(1, 4)
     log[0][1] = Msg(b"\x00garbage", 1, 0)
-    loop = Loop(log, max_records=100)
+    loop = Loop(log, max_records=100, max_age_s=60)  # one batch, flushed on the way out
     loop.source.assign([0])
     loop.run()
     assert loop.events == ["dlq 1", "commit"]
     assert [letter.message.offset() for letter in loop.dlq.letters] == [1]
     assert loop.sink.offsets == {TP0: 4}
 
-    failing = Loop(log, max_records=100)
+    failing = Loop(log, max_records=100, max_age_s=60)
     failing.dlq.fail = RuntimeError("DLQ refused")
     failing.source.assign([0])
     with pytest.raises(RuntimeError, match="DLQ refused"):
