@@ -15,10 +15,10 @@ from typing import Annotated, Any
 
 import typer
 
-from k2.bench import freshness, hotpath, membership, profile, results, startup, throughput
+from k2.bench import dedup, freshness, hotpath, membership, profile, results, startup, throughput
 from k2.bench.environment import stack_under_test
 
-PARTS = ("hotpath", "throughput", "freshness", "rss", "startup", "membership")
+PARTS = ("hotpath", "dedup", "throughput", "freshness", "rss", "startup", "membership")
 OPTIONAL_PARTS = ("profile",)  # only when named: it slows the worker down
 STACK_PARTS = {"throughput", "freshness", "rss", "profile", "membership"}
 
@@ -50,6 +50,8 @@ def run_parts(
     load_before = results.machine()
     if "hotpath" in chosen:
         parts["hotpath"] = hotpath.run(hot_records)
+    if "dedup" in chosen:
+        parts["dedup"] = dedup.run()
     if STACK_PARTS & set(chosen):
         with stack_under_test() as stack:
             if "throughput" in chosen:

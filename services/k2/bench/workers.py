@@ -72,6 +72,10 @@ class WorkerProcess:
         if code is not None:
             raise WorkerError(f"ingest worker exited with {code}; see {self.log_file}")
 
+    def is_alive(self) -> bool:
+        """Whether the child still runs."""
+        return self._proc.poll() is None
+
     def kill9(self) -> int:
         """SIGKILL (a crash: no flush, no goodbye to the group), then reap."""
         self.sample_rss()

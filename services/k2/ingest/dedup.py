@@ -132,6 +132,10 @@ class TableIdentities:
     def __len__(self) -> int:
         return len(self._keys)
 
+    def store_bytes(self) -> int:
+        """Bytes the held identities take (polars' estimate)."""
+        return int(self._keys.frame.estimated_size())
+
     @property
     def id_column(self) -> str:
         """The column identifying a record within its (exchange, symbol)."""
