@@ -1,6 +1,6 @@
 """What K2 exports to Prometheus, and where the dashboards and alert rules live.
 
-The ingest worker exports exactly the metrics listed here; Grafana dashboards and Prometheus
+The ingest worker exports exactly the metrics listed in `k2.ingest.metric_names`; Grafana dashboards and Prometheus
 alert rules (files under `infra/grafana/` and `infra/prometheus/`) may reference nothing else,
 and a test holds them to it. Both backends read the worker's metrics port from here.
 """
@@ -9,110 +9,36 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from enum import StrEnum
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+# The worker's metrics are declared once, in the `k2` package (its metrics module builds its
+# collectors from the same list); re-exported here for the checks below and their tests.
+from k2.ingest.metric_names import K2_METRICS, METRICS, Metric, MetricType
 
-class MetricType(StrEnum):
-    COUNTER = "counter"
-    GAUGE = "gauge"
-    HISTOGRAM = "histogram"
+__all__ = [
+    "GRAFANA_DIR",
+    "INFRA_DIR",
+    "INGEST_JOB",
+    "K2_METRICS",
+    "METRICS",
+    "PROMETHEUS_DIR",
+    "SYNTHETIC_SERIES",
+    "WORKER_METRICS_PATH",
+    "WORKER_METRICS_PORT",
+    "Metric",
+    "MetricType",
+    "Query",
+    "dashboard_files",
+    "dashboard_queries",
+    "exported_series",
+    "referenced_series",
+    "rule_files",
+    "rule_queries",
+]
 
-
-class Metric(BaseModel):
-    """One metric family K2 exports, as its Prometheus name (counters end in `_total`)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    type: MetricType
-    help: str
-    labels: tuple[str, ...] = ()
-
-
-# Every K2 metric carries the table it writes (or the topic it reads); a few add their own.
-_BASE = ("table", "topic")
-
-K2_METRICS: tuple[Metric, ...] = (
-    Metric(
-        name="k2_records_consumed_total",
-        type=MetricType.COUNTER,
-        help="Records read from Kafka",
-        labels=_BASE,
-    ),
-    Metric(
-        name="k2_records_written_total",
-        type=MetricType.COUNTER,
-        help="Records committed to Iceberg",
-        labels=_BASE,
-    ),
-    Metric(
-        name="k2_records_dead_lettered_total",
-        type=MetricType.COUNTER,
-        help="Records routed to the dead-letter queue",
-        labels=(*_BASE, "reason"),
-    ),
-    Metric(
-        name="k2_commit_latency_seconds",
-        type=MetricType.HISTOGRAM,
-        help="Time to commit one batch to Iceberg",
-        labels=_BASE,
-    ),
-    Metric(
-        name="k2_batch_records",
-        type=MetricType.HISTOGRAM,
-        help="Records per committed batch",
-        labels=_BASE,
-    ),
-    Metric(
-        name="k2_consumer_lag",
-        type=MetricType.GAUGE,
-        help="Records between the committed offset and the log end, per partition",
-        labels=(*_BASE, "partition"),
-    ),
-    Metric(
-        name="k2_freshness_seconds",
-        type=MetricType.HISTOGRAM,
-        help="Exchange timestamp to Iceberg commit, per record",
-        labels=_BASE,
-    ),
-    Metric(
-        name="k2_sequence_gaps_total",
-        type=MetricType.COUNTER,
-        help="Gaps seen in per-symbol exchange sequence numbers",
-        labels=_BASE,
-    ),
-    Metric(
-        name="k2_out_of_order_total",
-        type=MetricType.COUNTER,
-        help="Records older than one already seen for their key",
-        labels=_BASE,
-    ),
-    Metric(
-        name="k2_commit_conflicts_total",
-        type=MetricType.COUNTER,
-        help="Iceberg commits that lost a race with another writer",
-        labels=_BASE,
-    ),
-    Metric(
-        name="k2_dependency_retries_total",
-        type=MetricType.COUNTER,
-        help="Backoffs while a dependency (Kafka, registry, S3, catalog) was unavailable",
-        labels=(*_BASE, "error"),
-    ),
-    Metric(
-        name="k2_dlq_budget_exceeded_total",
-        type=MetricType.COUNTER,
-        help="Times the dead-letter budget (max invalid ratio) stopped a worker",
-        labels=_BASE,
-    ),
-)
-
-METRICS: Mapping[str, Metric] = {m.name: m for m in K2_METRICS}
 
 # Prometheus derives these series from a histogram family; a query may use any of them.
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the ingest workers (names fixed: dashboards are built from them)."""
+"""Prometheus metrics of the ingest workers, built from `k2.ingest.metric_names` (the one
+declaration dashboards and alert rules are held to)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
-FRESHNESS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
-BATCH_BUCKETS = (1, 10, 100, 1_000, 5_000, 10_000, 50_000, 100_000, 200_000, 500_000)
+from k2.ingest import metric_names as m
+from k2.ingest.metric_names import METRICS
 
 
 class IngestMetrics:
@@ -18,73 +18,20 @@ class IngestMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.table = table
-        self._consumed = Counter(
-            "k2_records_consumed_total", "Records consumed from Kafka", ["table"], registry=r
-        )
-        self._written = Counter(
-            "k2_records_written_total", "Rows committed to Iceberg", ["table"], registry=r
-        )
-        self._dead = Counter(
-            "k2_records_dead_lettered_total",
-            "Records sent to the DLQ",
-            ["table", "reason"],
-            registry=r,
-        )
-        self._commit_latency = Histogram(
-            "k2_commit_latency_seconds",
-            "Iceberg commit latency",
-            ["table"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self._batch_records = Histogram(
-            "k2_batch_records",
-            "Records per committed batch",
-            ["table"],
-            buckets=BATCH_BUCKETS,
-            registry=r,
-        )
-        self._lag = Gauge(
-            "k2_consumer_lag",
-            "Records behind the high watermark",
-            ["table", "topic", "partition"],
-            registry=r,
-        )
-        self._freshness = Histogram(
-            "k2_freshness_seconds",
-            "Commit time minus Kafka timestamps (first record of each poll chunk in the batch)",
-            ["table"],
-            buckets=FRESHNESS_BUCKETS,
-            registry=r,
-        )
-        self._gaps = Counter("k2_sequence_gaps_total", "Venue sequence gaps", ["table"], registry=r)
-        self._out_of_order = Counter(
-            "k2_out_of_order_total", "Out-of-order venue sequences", ["table"], registry=r
-        )
-        self._conflicts = Counter(
-            "k2_commit_conflicts_total", "Iceberg commit conflicts", ["table"], registry=r
-        )
-        self._budget = Counter(
-            "k2_dlq_budget_exceeded_total", "DLQ budget stops", ["table"], registry=r
-        )
-        self._retries = Counter(
-            "k2_dependency_retries_total",
-            "Backoffs while a dependency was unavailable, by error class",
-            ["table", "error"],
-            registry=r,
-        )
-        self._buffered = Gauge(
-            "k2_buffered_bytes",
-            "Raw bytes consumed but not yet visible in the table",
-            ["table"],
-            registry=r,
-        )
-        self._paused = Gauge(
-            "k2_consumer_paused",
-            "1 while backpressure pauses the worker's partitions",
-            ["table"],
-            registry=r,
-        )
+        self._consumed = _counter(m.CONSUMED, r)
+        self._written = _counter(m.WRITTEN, r)
+        self._dead = _counter(m.DEAD_LETTERED, r)
+        self._commit_latency = _histogram(m.COMMIT_LATENCY, r)
+        self._batch_records = _histogram(m.BATCH_RECORDS, r)
+        self._lag = _gauge(m.LAG, r)
+        self._freshness = _histogram(m.FRESHNESS, r)
+        self._gaps = _counter(m.SEQUENCE_GAPS, r)
+        self._out_of_order = _counter(m.OUT_OF_ORDER, r)
+        self._conflicts = _counter(m.COMMIT_CONFLICTS, r)
+        self._budget = _counter(m.BUDGET_EXCEEDED, r)
+        self._retries = _counter(m.DEPENDENCY_RETRIES, r)
+        self._buffered = _gauge(m.BUFFERED_BYTES, r)
+        self._paused = _gauge(m.PAUSED, r)
 
     def buffered(self, waiting_bytes: int) -> None:
         """Raw bytes consumed but not yet visible in the table."""
@@ -160,3 +107,22 @@ class IngestMetrics:
     def serve(self, port: int, address: str = "127.0.0.1") -> None:
         """Expose /metrics on `address:port`."""
         start_http_server(port, addr=address, registry=self.registry)
+
+
+# The declared type of each name is checked against what these build by a unit test.
+def _counter(name: str, registry: CollectorRegistry) -> Counter:
+    # prometheus_client appends `_total` to a counter's name itself.
+    metric = METRICS[name]
+    return Counter(name.removesuffix("_total"), metric.help, list(metric.labels), registry=registry)
+
+
+def _gauge(name: str, registry: CollectorRegistry) -> Gauge:
+    metric = METRICS[name]
+    return Gauge(name, metric.help, list(metric.labels), registry=registry)
+
+
+def _histogram(name: str, registry: CollectorRegistry) -> Histogram:
+    metric = METRICS[name]
+    return Histogram(
+        name, metric.help, list(metric.labels), buckets=metric.buckets, registry=registry
+    )
