@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from k2.settings import S3_REGION, Endpoints
+from k2.settings import S3_REGION, CatalogPrincipal, Endpoints
 
 LOOPBACK = "127.0.0.1"
 # K2's own images are named `k2/<service>:<version>`; they are built locally, never pulled.
@@ -50,6 +50,8 @@ class Probe(BaseModel):
     timeout_s: float = Field(default=120.0, gt=0)
     # http only: send the stack's registry credentials (HTTP basic) when it has them.
     registry_auth: bool = False
+    # http only: authenticate to the Iceberg catalog first (a bearer token, query principal).
+    catalog_auth: bool = False
 
 
 class MetricsEndpoint(BaseModel):
@@ -159,7 +161,8 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         upstream_image="apache/iceberg-rest-fixture:1.10.0",
         ports={"http": 18181},
         env={"AWS_REGION": S3_REGION, "CATALOG_CLIENT_REGION": S3_REGION},
-        health=Probe(kind="http", port="http", path="/v1/config"),
+        # Authenticated: proves the token endpoint, the signing key and the backend catalog.
+        health=Probe(kind="http", port="http", path="/v1/config", catalog_auth=True),
         depends_on=(ServiceName.POSTGRES, ServiceName.SEAWEEDFS),
         data_dirs=(),
         memory_mb=768,
@@ -301,6 +304,16 @@ class Credentials(BaseModel):
     s3_secret_access_key: str
     registry_user: str | None = None
     registry_password: str | None = None
+    # The Iceberg catalog's token-signing key and each principal's secret, by principal name
+    # (`k2stack.catalog_auth`). A stack made before the catalog required them gets them on
+    # its next start; the catalog refuses to serve without them.
+    catalog_token_key: str | None = None
+    catalog_secrets: Mapping[str, str] = Field(default_factory=dict)
+
+    def catalog_credential(self, principal: CatalogPrincipal) -> str | None:
+        """`principal`'s catalog credential (`k2-<principal>:<secret>`), if the stack has it."""
+        secret = self.catalog_secrets.get(principal.value)
+        return f"{principal.client_id}:{secret}" if secret else None
 
     def registry_basic_auth(self) -> tuple[str, str] | None:
         """(user, password) when the registry requires authentication."""
@@ -353,5 +366,9 @@ def endpoints(
             f"@{port(ServiceName.POSTGRES, 'sql')}/{CATALOG_DATABASE}"
         ),
         prometheus_url=f"http://{port(ServiceName.PROMETHEUS, 'http')}",
+        iceberg_admin_credential=credentials.catalog_credential(CatalogPrincipal.ADMIN),
+        iceberg_ingest_credential=credentials.catalog_credential(CatalogPrincipal.INGEST),
+        iceberg_maintain_credential=credentials.catalog_credential(CatalogPrincipal.MAINTAIN),
+        iceberg_query_credential=credentials.catalog_credential(CatalogPrincipal.QUERY),
     )
     return values.as_env()

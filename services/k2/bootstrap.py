@@ -43,7 +43,7 @@ from k2.contracts.registry import apply_registration, local_problems, plan_regis
 from k2.contracts.schemas import all_schemas
 from k2.errors import ContractError, K2Error
 from k2.serde.serializer import registry_client
-from k2.settings import Endpoints
+from k2.settings import CatalogPrincipal, Endpoints
 
 ADMIN_TIMEOUT_S = 30.0
 PARTITION_FIELD_ID_START = 1000  # Iceberg's convention for partition field ids
@@ -335,5 +335,6 @@ def bootstrap_stack(
         admin = kafka.admin(endpoints.kafka_bootstrap_servers)
         if catalog is not None:
             return bootstrap(catalogue, admin=admin, registry=registry, catalog=catalog)
-        with load_catalog(endpoints) as opened:
+        # Creates namespaces and tables and evolves them: the catalog's admin principal.
+        with load_catalog(endpoints, CatalogPrincipal.ADMIN) as opened:
             return bootstrap(catalogue, admin=admin, registry=registry, catalog=opened)

@@ -19,6 +19,10 @@ ENV_PREFIX = "K2_"
 S3_REGION = "us-east-1"
 
 
+# The Iceberg REST spec's OAuth2 token endpoint (client credentials in, bearer token out).
+CATALOG_TOKEN_PATH = "/v1/oauth/tokens"  # noqa: S105 - a URL path, not a secret
+
+
 class CatalogPrincipal(StrEnum):
     """Who a K2 process is to the Iceberg REST catalog; each command uses the least one it needs.
 

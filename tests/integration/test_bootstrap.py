@@ -23,7 +23,7 @@ from k2.contracts.catalogue import Catalogue, load_catalogue
 from k2.contracts.mapping import arrow_schema, iceberg_schema_for_versions, same_structure
 from k2.contracts.schemas import schema_versions
 from k2.errors import ContractError
-from k2.settings import Endpoints
+from k2.settings import CatalogPrincipal, Endpoints
 from tests.contract.vectors.cases import CASES
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ INCOMPATIBLE_SCHEMAS = Path(__file__).resolve().parents[1] / "contract" / "incom
 @pytest.fixture
 def catalog(stack: Endpoints) -> Iterator[Catalog]:
     # Closed explicitly: the REST client's HTTP session would otherwise leak sockets.
-    with load_catalog(stack) as opened:
+    with load_catalog(stack, CatalogPrincipal.ADMIN) as opened:  # evolves, appends
         yield opened
 
 

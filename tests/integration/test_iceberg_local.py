@@ -22,7 +22,7 @@ from pyiceberg.table import Table
 from pyiceberg.types import DecimalType, LongType, NestedField, StringType, TimestamptzType
 
 from k2.catalog import load_catalog
-from k2.settings import Endpoints
+from k2.settings import CatalogPrincipal, Endpoints
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ SCHEMA = Schema(
 @pytest.fixture
 def catalog(stack: Endpoints) -> Iterator[Catalog]:
     # Closed explicitly: the REST client's HTTP session would otherwise leak sockets.
-    with load_catalog(stack) as opened:
+    with load_catalog(stack, CatalogPrincipal.ADMIN) as opened:  # creates and drops tables
         yield opened
 
 

@@ -13,7 +13,7 @@ from k2.bootstrap import bootstrap_stack
 from k2.catalog import load_catalog
 from k2.contracts.catalogue import Catalogue, load_catalogue
 from k2.serde.serializer import registry_client
-from k2.settings import Endpoints
+from k2.settings import CatalogPrincipal, Endpoints
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Lake:
 @pytest.fixture
 def lake(stack: Endpoints, unique: str) -> Iterator[Lake]:
     catalogue = load_catalogue().with_prefix(unique)
-    catalog = load_catalog(stack)
+    catalog = load_catalog(stack, CatalogPrincipal.ADMIN)  # bootstraps the prefix
     bootstrap_stack(catalogue, stack, catalog=catalog)
     with registry_client(stack.schema_registry_url) as registry:
         yield Lake(stack, unique, catalogue, catalog, registry)

@@ -15,8 +15,9 @@ import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from k2.catalog import token_url
 from k2.serde.serializer import registry_client
-from k2.settings import Endpoints
+from k2.settings import CatalogPrincipal, Endpoints
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 
@@ -69,6 +70,10 @@ def _secrets(stack: Endpoints) -> dict[str, str]:
         "S3 secret key": stack.s3_secret_access_key.get_secret_value(),
         "registry password": urlsplit(stack.schema_registry_url).password or "",
     }
+    for principal in CatalogPrincipal:
+        found[f"catalog {principal.value} secret"] = stack.catalog_credential(principal).partition(
+            ":"
+        )[2]
     for name, value in found.items():
         assert len(value) >= MIN_SECRET_LENGTH, f"{name} is missing or too short to scan for"
     return found
@@ -96,12 +101,40 @@ def test_no_secret_in_any_log_of_the_stack(stack: Endpoints, stack_dir: Path | N
     bare = _without_userinfo(stack.schema_registry_url)
     httpx.get(f"{bare}/subjects", timeout=10, auth=(user, password))
     httpx.get(f"{bare}/subjects", timeout=10, auth=(user, password[::-1]))
+    # ... and the catalog: a token request, a refused one, a refused route.
+    secrets |= _touch_catalog(stack)
     logs = [p for p in stack_dir.rglob("*") if p.is_file() and _is_log(p)]
     run_log = stack_dir.parent / (stack_dir.name + ".log")
     if run_log.is_file():
         logs.append(run_log)
     assert logs, f"no log files under {stack_dir}"
     assert _leaks(logs, secrets) == []
+
+
+def _touch_catalog(stack: Endpoints) -> dict[str, str]:
+    """Use the catalog with good and bad credentials; return the token it issued (a secret
+    too: a bearer token is as good as the credential until it expires)."""
+    client_id, _, secret = stack.catalog_credential(CatalogPrincipal.QUERY).partition(":")
+    url = token_url(stack)
+    granted = httpx.post(
+        url,
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+        timeout=10,
+    )
+    token = granted.json()["access_token"]
+    httpx.post(
+        url,
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": "x"},
+        timeout=10,
+    )
+    # A commit the query principal may not make: the refusal is logged, the token is not.
+    httpx.post(
+        f"{stack.iceberg_catalog_uri}/v1/namespaces",
+        json={"namespace": ["nope"]},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    return {"catalog bearer token": token}
 
 
 def _is_log(path: Path) -> bool:

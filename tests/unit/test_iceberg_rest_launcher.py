@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from k2stack.local.context import StackContext
-from k2stack.local.services.iceberg_rest import POM, WRAPPER_SOURCE, catalog_env
+from k2stack.local.services.iceberg_rest import JAVA_DIR, POM, WRAPPER_SOURCE, catalog_env
 from k2stack.topology import SERVICES, Credentials, ServiceName
 
 MAVEN_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
@@ -22,7 +22,11 @@ def _ctx(tmp_path: Path) -> StackContext:
             ServiceName.ICEBERG_REST: {"http": 5003},
         },
         credentials=Credentials(
-            postgres_password="pg-pw", s3_access_key_id="key-id", s3_secret_access_key="key"
+            postgres_password="pg-pw",
+            s3_access_key_id="key-id",
+            s3_secret_access_key="key",
+            catalog_token_key="token-key",
+            catalog_secrets={"admin": "admin-secret", "query": "query-secret"},
         ),
     )
 
@@ -34,8 +38,10 @@ def test_pom_resolves_the_topology_version() -> None:
     assert SERVICES[ServiceName.ICEBERG_REST].image.endswith(f":{version}")
 
 
-def test_wrapper_source_ships_beside_the_pom() -> None:
+def test_wrapper_sources_ship_beside_the_pom() -> None:
     assert WRAPPER_SOURCE.is_file()
+    names = {path.name for path in JAVA_DIR.glob("*.java")}
+    assert {"CatalogAuthFilter.java", "CatalogPolicy.java", "CatalogTokens.java"} <= names
 
 
 def test_catalog_env_points_at_the_stack(tmp_path: Path) -> None:
@@ -54,4 +60,8 @@ def test_catalog_env_points_at_the_stack(tmp_path: Path) -> None:
         "CATALOG_S3_ACCESS__KEY__ID": "key-id",
         "CATALOG_S3_SECRET__ACCESS__KEY": "key",
         "CATALOG_REST_PORT": "5003",
+        # The principals the stack has (a missing one cannot log in).
+        "K2_CATALOG_AUTH_TOKEN_KEY": "token-key",
+        "K2_CATALOG_AUTH_ADMIN": "k2-admin:admin-secret",
+        "K2_CATALOG_AUTH_QUERY": "k2-query:query-secret",
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -12,6 +12,8 @@ import psycopg
 from confluent_kafka.admin import AdminClient
 
 from k2.errors import StackError
+from k2.settings import CatalogPrincipal
+from k2stack import catalog_auth
 from k2stack.local.context import StackContext
 from k2stack.topology import LOOPBACK, POSTGRES_USER, Probe, ServiceName
 
@@ -25,7 +27,9 @@ def check(probe: Probe, service: ServiceName, ctx: StackContext) -> str | None:
                 return None
         if probe.kind == "http":
             auth = ctx.credentials.registry_basic_auth() if probe.registry_auth else None
-            response = httpx.get(f"http://{LOOPBACK}:{port}{probe.path}", timeout=3, auth=auth)
+            base = f"http://{LOOPBACK}:{port}"
+            headers = _catalog_headers(base, ctx) if probe.catalog_auth else {}
+            response = httpx.get(f"{base}{probe.path}", timeout=3, auth=auth, headers=headers)
             if response.status_code == probe.expect_status:
                 return None
             return f"GET {probe.path} answered {response.status_code}"
@@ -56,6 +60,15 @@ def check(probe: Probe, service: ServiceName, ctx: StackContext) -> str | None:
     except Exception as e:
         return f"{type(e).__name__}: {e}"
     return f"unknown probe kind {probe.kind}"
+
+
+def _catalog_headers(base: str, ctx: StackContext) -> Mapping[str, str]:
+    """A bearer token for the catalog probe, as the read-only query principal (any principal
+    proves the token endpoint and the signing key; query can do the least)."""
+    credential = ctx.credentials.catalog_credential(CatalogPrincipal.QUERY)
+    if credential is None:
+        raise StackError("the stack has no catalog credentials (its manifest predates them)")
+    return catalog_auth.bearer(catalog_auth.fetch_token(base, credential))
 
 
 def describe(probe: Probe, service: ServiceName, ctx: StackContext) -> str:

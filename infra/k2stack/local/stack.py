@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from k2.errors import StackError
+from k2stack import catalog_auth
 from k2stack.local import health, processes
 from k2stack.local.context import StackContext, default_cache_dir
 from k2stack.local.launcher import Launcher
@@ -95,6 +96,7 @@ class LocalStack:
             s3_access_key_id="k2" + secrets.token_hex(8),
             s3_secret_access_key=secrets.token_urlsafe(32),
             **_registry_credentials(),
+            **catalog_auth.generate(),
         )
         manifest: dict[str, object] = {
             "ports": process_ports(LAYOUTS[profile], self._ephemeral_ports),
@@ -148,6 +150,11 @@ class LocalStack:
             if credentials.registry_basic_auth() is None:
                 # A stack made before the registry required auth: give it credentials now.
                 credentials = credentials.model_copy(update=_registry_credentials())
+                manifest["credentials"] = credentials.model_dump()
+                self.manifest_path.write_text(json.dumps(manifest, indent=2))
+            if credentials.catalog_token_key is None:
+                # A stack made before the catalog required authentication: the same.
+                credentials = credentials.model_copy(update=catalog_auth.generate())
                 manifest["credentials"] = credentials.model_dump()
                 self.manifest_path.write_text(json.dumps(manifest, indent=2))
             plain = StackContext(

@@ -19,6 +19,7 @@ from k2.bench.preload import TradeProducer
 from k2.bench.visibility import SnapshotWatcher
 from k2.bench.workers import WorkerProcess, wait_for_rows
 from k2.catalog import load_catalog
+from k2.settings import CatalogPrincipal
 
 DONE_TIMEOUT_S = 900.0
 
@@ -100,7 +101,8 @@ def run(
         "partitions": dataset.topic.partitions,
         "runs": [],
     }
-    catalog = load_catalog(endpoints)
+    # Purges the table between runs: the catalog's admin principal.
+    catalog = load_catalog(endpoints, CatalogPrincipal.ADMIN)
     for n, workers in enumerate(worker_counts):
         if n:
             # Same topic, fresh table: its recorded offsets are gone, so workers start over.

@@ -13,7 +13,7 @@ from k2.contracts.catalogue import load_catalogue
 from k2.errors import K2Error
 from k2.maintain import CompactionPolicy, compact, expire_snapshots
 from k2.query.scan import load_table
-from k2.settings import Endpoints
+from k2.settings import CatalogPrincipal, Endpoints
 
 console = Console(stderr=True)
 
@@ -39,7 +39,7 @@ def maintain(
         catalogue = load_catalogue()
         if prefix:
             catalogue = catalogue.with_prefix(prefix)
-        catalog = load_catalog(Endpoints())
+        catalog = load_catalog(Endpoints(), CatalogPrincipal.MAINTAIN)
         policy = CompactionPolicy(small_file_bytes=small_file_mb * 1024 * 1024, min_files=min_files)
         for name in dataset or list(catalogue.datasets):
             table = load_table(catalog, catalogue.dataset(name).table_identifier)

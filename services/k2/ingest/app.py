@@ -20,7 +20,7 @@ from k2.ingest.schemas import RegistrySchemaSource, WriterSchemas
 from k2.ingest.sink import IcebergSink
 from k2.ingest.source import KafkaSource
 from k2.ingest.worker import IngestWorker
-from k2.settings import Endpoints
+from k2.settings import CatalogPrincipal, Endpoints
 
 
 def catalogue_for(prefix: str | None) -> Catalogue:
@@ -47,7 +47,10 @@ def build_worker(
     try:
         writer_id = f"{socket.gethostname()}:{os.getpid()}"
         sink = IcebergSink(
-            load_catalog(endpoints), dataset.table_identifier, writer_id, settings.commit_attempts
+            load_catalog(endpoints, CatalogPrincipal.INGEST),
+            dataset.table_identifier,
+            writer_id,
+            settings.commit_attempts,
         )
         metrics = IngestMetrics(dataset.name, registry)
         group = group_id or settings.group_id_prefix + dataset.topic.name

@@ -31,7 +31,7 @@ from k2.ingest.app import build_worker
 from k2.ingest.config import IngestSettings
 from k2.ingest.worker import IngestWorker
 from k2.serde.serializer import RegistryAvroSerializer, registry_client
-from k2.settings import Endpoints, endpoint_env_names
+from k2.settings import CatalogPrincipal, Endpoints, endpoint_env_names
 
 BASE_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 _ids = itertools.count()
@@ -120,8 +120,10 @@ class Env:
         }
 
     def env_vars(self) -> dict[str, str]:
-        """The K2_* endpoint variables of the stack (for subprocesses and the CLI)."""
-        values = {}
+        """The K2_* endpoint variables of the stack (for subprocesses and the CLI), with only
+        the ingest principal's catalog credential: workers must do their job with it."""
+        ingest = CatalogPrincipal.INGEST
+        values = {ingest.env_name: self.stack.catalog_credential(ingest)}
         for name in endpoint_env_names():
             value = getattr(self.stack, name.removeprefix("K2_").lower())
             plain = value.get_secret_value() if isinstance(value, SecretStr) else value
@@ -150,7 +152,7 @@ class Env:
 @pytest.fixture
 def env(stack: Endpoints, unique: str) -> Iterator[Env]:
     catalogue = load_catalogue().with_prefix(unique)
-    catalog = load_catalog(stack)
+    catalog = load_catalog(stack, CatalogPrincipal.ADMIN)  # bootstraps the prefix
     with registry_client(stack.schema_registry_url) as registry:
         bootstrap(
             catalogue,

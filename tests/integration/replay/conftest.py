@@ -11,12 +11,12 @@ from pyiceberg.catalog import Catalog
 from k2.bootstrap import bootstrap_stack
 from k2.catalog import load_catalog
 from k2.contracts.catalogue import Catalogue, load_catalogue
-from k2.settings import Endpoints
+from k2.settings import CatalogPrincipal, Endpoints
 
 
 @pytest.fixture
 def iceberg(stack: Endpoints) -> Catalog:
-    return load_catalog(stack)
+    return load_catalog(stack, CatalogPrincipal.ADMIN)  # bootstraps, appends, drops
 
 
 @pytest.fixture

@@ -10,6 +10,10 @@
  *
  * Configuration: exactly the fixture's CATALOG_* environment variables (port: CATALOG_REST_PORT);
  * the bind address comes from the system property k2.rest.host (default 127.0.0.1).
+ *
+ * Every request passes CatalogAuthFilter first (OAuth2 client credentials, bearer tokens,
+ * least-privilege principals: CatalogTokens, CatalogPolicy), configured by K2_CATALOG_AUTH_*
+ * variables; without them the server refuses to start, so it never serves unauthenticated.
  * Compiled against the classpath of infra/k2stack/local/maven/iceberg-rest.xml (Jetty 11);
  * Iceberg 1.11+ moved to Jetty 12 ee10, whose servlet classes live in org.eclipse.jetty.ee10.
  */
@@ -17,12 +21,16 @@ package dev.k2.stack;
 
 import java.lang.reflect.Constructor;
 import java.lang.reflect.Method;
+import java.util.EnumSet;
 import java.util.Map;
+import jakarta.servlet.DispatcherType;
+import org.apache.iceberg.catalog.Catalog;
 import org.apache.iceberg.rest.RESTCatalogAdapter;
 import org.apache.iceberg.rest.RESTCatalogServlet;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.server.handler.gzip.GzipHandler;
+import org.eclipse.jetty.servlet.FilterHolder;
 import org.eclipse.jetty.servlet.ServletContextHandler;
 import org.eclipse.jetty.servlet.ServletHolder;
 
@@ -36,6 +44,8 @@ public final class LoopbackRESTCatalogServer {
 
   public static void main(String[] args) throws Exception {
     String host = System.getProperty("k2.rest.host", "127.0.0.1");
+    // Before the catalog starts: a missing credential is a configuration error, said at once.
+    CatalogTokens tokens = CatalogTokens.fromEnv(System.getenv());
 
     // Iceberg's own catalog initialisation: environment -> properties -> JdbcCatalog.
     Class<?> serverClass = Class.forName(SERVER);
@@ -51,6 +61,9 @@ public final class LoopbackRESTCatalogServer {
     configuration.setAccessible(true);
     @SuppressWarnings("unchecked")
     Map<String, String> properties = (Map<String, String>) configuration.invoke(catalogContext);
+    Method catalogOf = contextClass.getDeclaredMethod("catalog");
+    catalogOf.setAccessible(true);
+    Catalog catalog = (Catalog) catalogOf.invoke(catalogContext);
 
     Constructor<?> adapterCtor = Class.forName(ADAPTER).getDeclaredConstructor(contextClass);
     adapterCtor.setAccessible(true);
@@ -59,6 +72,10 @@ public final class LoopbackRESTCatalogServer {
     // The same servlet set-up as RESTCatalogServer.start(), with an explicit bind address.
     ServletContextHandler context = new ServletContextHandler(ServletContextHandler.NO_SESSIONS);
     context.addServlet(new ServletHolder(new RESTCatalogServlet(adapter)), "/*");
+    context.addFilter(
+        new FilterHolder(new CatalogAuthFilter(tokens, new CatalogPolicy(catalog))),
+        "/*",
+        EnumSet.of(DispatcherType.REQUEST));
     context.insertHandler(new GzipHandler());
 
     Server server = new Server();

@@ -4,10 +4,13 @@ Iceberg publishes no runnable jar of its REST fixture server (`RESTCatalogServer
 `apache/iceberg-rest-fixture` image runs), so the classpath is assembled from Maven Central
 (`maven/iceberg-rest.xml`). The fixture listens on every interface and has no host option, so
 we start it through a small wrapper (`java/LoopbackRESTCatalogServer.java`, compiled once into
-the cache) that runs Iceberg's own catalog set-up and binds Jetty to 127.0.0.1 only.
+the cache) that runs Iceberg's own catalog set-up and binds Jetty to 127.0.0.1 only. The same
+wrapper puts authentication in front of every route (`java/CatalogAuthFilter.java`: the Iceberg
+REST spec's OAuth2 client-credentials flow, bearer tokens, least-privilege principals).
 
-The server is configured only by the fixture's `CATALOG_*` environment variables
-(`__` becomes `-`, `_` becomes `.`), exactly as the Docker image is.
+The catalog is configured by the fixture's `CATALOG_*` environment variables (`__` becomes
+`-`, `_` becomes `.`), exactly as the Docker image is; its principals by `K2_CATALOG_AUTH_*`
+(`k2stack.catalog_auth`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from k2.errors import StackError
 from k2.settings import S3_REGION
+from k2stack import catalog_auth
 from k2stack.local.context import StackContext
 from k2stack.local.install import java_executable, maven_classpath, run_step
 from k2stack.local.launcher import LaunchCommand, Launcher
@@ -33,7 +37,8 @@ from k2stack.topology import (
 ICEBERG_REST = ServiceName.ICEBERG_REST
 _LOCAL = Path(__file__).resolve().parent.parent
 POM = _LOCAL / "maven" / "iceberg-rest.xml"
-WRAPPER_SOURCE = _LOCAL / "java" / "LoopbackRESTCatalogServer.java"
+JAVA_DIR = _LOCAL / "java"
+WRAPPER_SOURCE = JAVA_DIR / "LoopbackRESTCatalogServer.java"
 WRAPPER_MAIN = "dev.k2.stack.LoopbackRESTCatalogServer"
 
 # The fixture logs its whole property map ("Creating ... catalog with properties") at INFO,
@@ -62,18 +67,21 @@ def catalog_env(ctx: StackContext) -> dict[str, str]:
         # The AWS SDK resolves a region before it reads Iceberg's client.region.
         "AWS_REGION": S3_REGION,
         "CATALOG_REST_PORT": str(ctx.port(ICEBERG_REST, "http")),
+        **catalog_auth.server_env(creds),
     }
 
 
 def compile_wrapper(cache_dir: Path, classpath: Path) -> Path:
-    """Compile the loopback wrapper against the resolved classpath, once; return its classes dir.
+    """Compile the wrapper (every `java/*.java`) against the resolved classpath, once; return
+    its classes dir.
 
-    Keyed by the source and the classpath directory (itself keyed by the pom), so a change to
+    Keyed by the sources and the classpath directory (itself keyed by the pom), so a change to
     either recompiles. Compiled into a temporary directory and renamed into place, so a failed
     or interrupted compile is never mistaken for a good one.
     """
-    source = WRAPPER_SOURCE.read_text()
-    digest = hashlib.sha256(f"{source}\0{classpath.name}".encode()).hexdigest()[:12]
+    sources = sorted(JAVA_DIR.glob("*.java"))
+    text = "\0".join(f"{path.name}\0{path.read_text()}" for path in sources)
+    digest = hashlib.sha256(f"{text}\0{classpath.name}".encode()).hexdigest()[:12]
     target = cache_dir / "java" / f"iceberg-rest-wrapper-{digest}"
     if target.is_dir():
         return target
@@ -91,9 +99,9 @@ def compile_wrapper(cache_dir: Path, classpath: Path) -> Path:
                 str(staging),
                 "-cp",
                 f"{classpath}/*",
-                str(WRAPPER_SOURCE),
+                *(str(path) for path in sources),
             ],
-            f"compiling {WRAPPER_SOURCE.name}",
+            f"compiling {', '.join(path.name for path in sources)}",
         )
         # mkdtemp makes it 0700: readable by every user that runs the catalog (K2's image
         # copies it for an unprivileged user).
