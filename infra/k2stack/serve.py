@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from k2.errors import StackError
+from k2.settings import CatalogPrincipal
 from k2stack import kafka_security as sasl
 from k2stack.docker import aliases
 from k2stack.local import health
@@ -75,6 +76,12 @@ class ServeSettings(BaseSettings):
     kafka_scram_admin_password: SecretStr | None = None
     kafka_scram_ingest_password: SecretStr | None = None
     kafka_scram_producer_password: SecretStr | None = None
+    # The Iceberg catalog's token-signing key and each principal's secret (catalog only).
+    catalog_token_key: SecretStr | None = None
+    catalog_admin_secret: SecretStr | None = None
+    catalog_ingest_secret: SecretStr | None = None
+    catalog_maintain_secret: SecretStr | None = None
+    catalog_query_secret: SecretStr | None = None
 
     def scram_passwords(self) -> dict[str, str] | None:
         given = {
@@ -86,6 +93,15 @@ class ServeSettings(BaseSettings):
             return None
         return {user: value.get_secret_value() for user, value in given.items() if value}
 
+    def catalog_secrets(self) -> dict[str, str]:
+        """Each catalog principal's secret, by principal name (those given)."""
+        out: dict[str, str] = {}
+        for principal in CatalogPrincipal:
+            value: SecretStr | None = getattr(self, f"catalog_{principal.value}_secret")
+            if value is not None:
+                out[principal.value] = value.get_secret_value()
+        return out
+
 
 def container_context(settings: ServeSettings) -> StackContext:
     """The launcher context of a service running in one of K2's containers."""
@@ -96,6 +112,10 @@ def container_context(settings: ServeSettings) -> StackContext:
         s3_secret_access_key=settings.s3_secret_access_key.get_secret_value(),
         registry_user=settings.registry_user,
         registry_password=registry_password.get_secret_value() if registry_password else None,
+        catalog_token_key=(
+            settings.catalog_token_key.get_secret_value() if settings.catalog_token_key else None
+        ),
+        catalog_secrets=settings.catalog_secrets(),
     )
     return StackContext(
         state_dir=settings.state_dir,

@@ -36,6 +36,11 @@ SECRETS = {
     "k2:s3SecretAccessKey": "s3-secret-0123456789",
     "k2:grafanaAdminPassword": "grafana-secret-0123",
     "k2:registryPassword": "registry-secret-0123456789",
+    "k2:catalogTokenKey": "catalog-token-key-0123456789",
+    "k2:catalogAdminSecret": "catalog-admin-secret-0123",
+    "k2:catalogIngestSecret": "catalog-ingest-secret-0123",
+    "k2:catalogMaintainSecret": "catalog-maintain-secret-0123",
+    "k2:catalogQuerySecret": "catalog-query-secret-0123",
 }
 # Set on stacks with k2:kafkaSecurity=scram (the cluster stack).
 KAFKA_SECRETS = {

@@ -11,7 +11,11 @@ from functools import cache
 from typing import Any
 
 from k2.contracts.catalogue import load_catalogue
-from k2.settings import endpoint_env_names, kafka_security_env_names
+from k2.settings import (
+    catalog_credential_env_names,
+    endpoint_env_names,
+    kafka_security_env_names,
+)
 from k2stack.docker.spec import ContainerSpec, Healthcheck, PortBinding, StackSpec
 from k2stack.docker.stack_spec import host_endpoints, stack_spec, worker_image
 from k2stack.pulumi.program import COMPONENTS, SECRET_OUTPUTS, k2_version
@@ -436,7 +440,7 @@ def test_no_secret_outside_the_environment(stack: tuple[str, StackRun]) -> None:
 
 def test_outputs_are_the_k2_endpoint_names_credentials_secret(stack: tuple[str, StackRun]) -> None:
     name, run = stack
-    names = set(endpoint_env_names())
+    names = set(endpoint_env_names()) | set(catalog_credential_env_names())
     if name in SCRAM_STACKS:
         names |= set(kafka_security_env_names())
     assert {k for k in run.exports if k.startswith("K2_")} == names
@@ -445,6 +449,7 @@ def test_outputs_are_the_k2_endpoint_names_credentials_secret(stack: tuple[str, 
         "K2_S3_SECRET_ACCESS_KEY",
         "K2_POSTGRES_DSN",
         "K2_SCHEMA_REGISTRY_URL",  # carries the registry password as userinfo
+        *catalog_credential_env_names(),
     }
     if name in SCRAM_STACKS:
         expected_secret.add("K2_KAFKA_SASL_PASSWORD")

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pydantic.alias_generators import to_snake
 
 from k2.contracts.catalogue import load_catalogue
+from k2.settings import CatalogPrincipal
 from k2stack import kafka_security as sasl
 from k2stack.docker import aliases
 from k2stack.docker.spec import STACK_LABEL, ContainerSpec, Healthcheck, PortBinding, StackSpec
@@ -63,7 +64,24 @@ def credentials(config: StackConfig) -> Credentials:
         s3_secret_access_key=config.s3_secret_access_key.get_secret_value(),
         registry_user=config.registry_user,
         registry_password=config.registry_password.get_secret_value(),
+        catalog_token_key=config.catalog_token_key.get_secret_value(),
+        catalog_secrets=catalog_secrets(config),
     )
+
+
+def catalog_secrets(config: StackConfig) -> dict[str, str]:
+    """Each catalog principal's secret by principal name (`Credentials.catalog_secrets`)."""
+    return {
+        p.value: getattr(config, f"catalog_{p.value}_secret").get_secret_value()
+        for p in CatalogPrincipal
+    }
+
+
+def only_catalog_credential(env: Mapping[str, str], principal: CatalogPrincipal) -> dict[str, str]:
+    """`env` with every catalog credential but `principal`'s removed: a K2 container holds
+    only the credential of the principal its command acts as."""
+    others = {p.env_name for p in CatalogPrincipal if p is not principal}
+    return {k: v for k, v in env.items() if k not in others}
 
 
 def host_ports(config: StackConfig) -> dict[ServiceName, dict[str, int]]:
@@ -180,10 +198,15 @@ class _Builder:
         self.containers.append(result)
         return result
 
-    def k2_env(self, principal: sasl.Principal) -> tuple[dict[str, str], frozenset[str]]:
-        """The in-network `K2_*` endpoints for a K2 process acting as `principal` (all
-        secret: the registry URL carries a password)."""
-        env = {**network_endpoints(self.config), **kafka_client_env(self.config, principal)}
+    def k2_env(
+        self, principal: sasl.Principal, catalog: CatalogPrincipal
+    ) -> tuple[dict[str, str], frozenset[str]]:
+        """The in-network `K2_*` endpoints for a K2 process acting as `principal` on Kafka and
+        `catalog` on the Iceberg catalog (all secret: the registry URL carries a password)."""
+        env = {
+            **only_catalog_credential(network_endpoints(self.config), catalog),
+            **kafka_client_env(self.config, principal),
+        }
         return env, frozenset(env)
 
     def job(
@@ -191,10 +214,11 @@ class _Builder:
         service: str,
         command: tuple[str, ...],
         principal: sasl.Principal,
+        catalog: CatalogPrincipal,
         after: tuple[str, ...],
     ) -> ContainerSpec:
         """A one-shot job on K2's worker image (must exit 0 once)."""
-        env, secret = self.k2_env(principal)
+        env, secret = self.k2_env(principal, catalog)
         spec = ContainerSpec(
             name=self.name(service),
             service=service,
@@ -255,14 +279,21 @@ def stack_spec(config: StackConfig, worker_version: str) -> StackSpec:
         ports=b.publish(SERVICES[S.REGISTRY].ports["http"]),
         depends_on=(postgres.name,),
     )
+    catalog_auth = {
+        "catalog_token_key": c.catalog_token_key.get_secret_value(),
+        **{f"catalog_{name}_secret": value for name, value in catalog_secrets(c).items()},
+    }
     catalog = b.service(
         S.ICEBERG_REST,
         env={
             "postgres_password": pg_password,
             "s3_access_key_id": s3_key,
             "s3_secret_access_key": s3_secret,
+            **catalog_auth,
         },
-        secret=frozenset({"postgres_password", "s3_access_key_id", "s3_secret_access_key"}),
+        secret=frozenset(
+            {"postgres_password", "s3_access_key_id", "s3_secret_access_key", *catalog_auth}
+        ),
         ports=b.publish(SERVICES[S.ICEBERG_REST].ports["http"]),
         depends_on=(postgres.name, seaweedfs.name),
     )
@@ -278,13 +309,25 @@ def stack_spec(config: StackConfig, worker_version: str) -> StackSpec:
         _grafana(b, prometheus)
     kafka_ready = tuple(x.name for x in brokers)
     if scram(c):
-        acls = b.job("kafka-acls", ("k2-stack", "kafka-acls"), sasl.ADMIN, kafka_ready)
+        acls = b.job(
+            "kafka-acls",
+            ("k2-stack", "kafka-acls"),
+            sasl.ADMIN,
+            # Touches no table: the least catalog principal.
+            CatalogPrincipal.QUERY,
+            kafka_ready,
+        )
         kafka_ready = (*kafka_ready, acls.name)
     # The bootstrap job creates topics: the admin principal.
+    # ... and the tables: the catalog's admin.
     bootstrap = b.job(
-        "bootstrap", ("k2", "bootstrap"), sasl.ADMIN, (*kafka_ready, registry.name, catalog.name)
+        "bootstrap",
+        ("k2", "bootstrap"),
+        sasl.ADMIN,
+        CatalogPrincipal.ADMIN,
+        (*kafka_ready, registry.name, catalog.name),
     )
-    k2_env, k2_secret = b.k2_env(sasl.INGEST)
+    k2_env, k2_secret = b.k2_env(sasl.INGEST, CatalogPrincipal.INGEST)
     for table in sorted(load_catalogue().datasets):
         for i in range(c.worker_replicas):
             service = f"{aliases.WORKER_ALIAS}-{table.replace('_', '-')}-{i}"

@@ -51,6 +51,14 @@ class KafkaSecurity(StrEnum):
     SCRAM = "scram"
 
 
+# The Iceberg catalog's: every stack authenticates its catalog (no stack serves it openly).
+CATALOG_SECRET_KEYS = (
+    "catalogTokenKey",
+    "catalogAdminSecret",
+    "catalogIngestSecret",
+    "catalogMaintainSecret",
+    "catalogQuerySecret",
+)
 # Required secrets of every stack.
 SECRET_KEYS = (
     "postgresPassword",
@@ -58,6 +66,8 @@ SECRET_KEYS = (
     "s3SecretAccessKey",
     "grafanaAdminPassword",
     "registryPassword",
+    # The Iceberg catalog's token-signing key and its principals' secrets (k2stack.catalog_auth).
+    *CATALOG_SECRET_KEYS,
 )
 # The SCRAM principals' passwords: required (as secrets) only with kafkaSecurity=scram.
 KAFKA_SECRET_KEYS = ("kafkaAdminPassword", "kafkaIngestPassword", "kafkaProducerPassword")
@@ -107,6 +117,11 @@ class StackConfig(BaseModel):
     # Quarkus map key set through an environment variable name (QUARKUS_..._USERS_<USER>).
     registry_user: str = Field(default="k2registry", pattern=r"^[a-z][a-z0-9]{2,30}$")
     registry_password: UrlSafeSecret
+    catalog_token_key: UrlSafeSecret
+    catalog_admin_secret: UrlSafeSecret
+    catalog_ingest_secret: UrlSafeSecret
+    catalog_maintain_secret: UrlSafeSecret
+    catalog_query_secret: UrlSafeSecret
     kafka_security: KafkaSecurity = KafkaSecurity.NONE
     kafka_admin_password: UrlSafeSecret | None = None
     kafka_ingest_password: UrlSafeSecret | None = None

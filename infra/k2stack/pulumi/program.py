@@ -17,6 +17,7 @@ import pulumi
 from k2.settings import (
     KAFKA_ENV_PREFIX,
     SECRET_ENDPOINT_FIELDS,
+    catalog_credential_env_names,
     endpoint_env_names,
     kafka_security_env_names,
 )
@@ -110,7 +111,12 @@ def declare() -> None:
     # The host's view when the stack publishes ports; else the in-network one (tests then
     # run in a container on the stack network).
     env = host_endpoints(config) if config.publish_ports else network_endpoints(config)
-    names = endpoint_env_names() + (kafka_security_env_names() if scram(config) else ())
+    # Operators and tests on the host act as any catalog principal: all four credentials.
+    names = (
+        endpoint_env_names()
+        + catalog_credential_env_names()
+        + (kafka_security_env_names() if scram(config) else ())
+    )
     for name in names:
         value = env[name]
         pulumi.export(name, pulumi.Output.secret(value) if name in SECRET_OUTPUTS else value)

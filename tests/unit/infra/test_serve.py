@@ -27,6 +27,11 @@ SECRETS = {
     "kafkaAdminPassword": "kafka-admin-secret-0123",
     "kafkaIngestPassword": "kafka-ingest-secret-0123",
     "kafkaProducerPassword": "kafka-producer-secret-0123",
+    "catalogTokenKey": "catalog-token-key-0123456789",
+    "catalogAdminSecret": "catalog-admin-secret-0123",
+    "catalogIngestSecret": "catalog-ingest-secret-0123",
+    "catalogMaintainSecret": "catalog-maintain-secret-0123",
+    "catalogQuerySecret": "catalog-query-secret-0123",
 }
 
 
@@ -100,3 +105,18 @@ def test_the_registry_gets_its_basic_auth_user(monkeypatch: pytest.MonkeyPatch) 
     # Each service is given only the secrets it uses.
     assert ctx.credentials.s3_secret_access_key == ""
     assert ctx.kafka is not None and ctx.kafka.scram_passwords is None
+    assert ctx.credentials.catalog_token_key is None
+    assert dict(ctx.credentials.catalog_secrets) == {}
+
+
+def test_the_catalog_gets_its_signing_key_and_every_principal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ctx = served(monkeypatch, stack_spec(cluster(), "1.0").container("iceberg-rest"))
+    assert ctx.credentials.catalog_token_key == SECRETS["catalogTokenKey"]
+    assert dict(ctx.credentials.catalog_secrets) == {
+        "admin": SECRETS["catalogAdminSecret"],
+        "ingest": SECRETS["catalogIngestSecret"],
+        "maintain": SECRETS["catalogMaintainSecret"],
+        "query": SECRETS["catalogQuerySecret"],
+    }
