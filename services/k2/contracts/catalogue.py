@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from k2.contracts.paths import contracts_dir
 from k2.errors import ContractError
@@ -112,14 +119,73 @@ class TableSpec(_Frozen):
         return value
 
 
+class ValidationRule(_Frozen):
+    """One validation rule: exactly one check naming its column(s). The reason a failing row
+    is dead-lettered with derives from it: `empty_<c>`, `non_positive_<c>`,
+    `implausible_<c>`, `<later>_before_<earlier>`."""
+
+    non_empty: str | None = None
+    positive: str | None = None
+    plausible_time: str | None = None
+    not_before: tuple[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _one_check(self) -> ValidationRule:
+        if len(self.model_dump(exclude_none=True)) != 1:
+            raise ValueError(
+                "a rule names exactly one of non_empty, positive, plausible_time, not_before"
+            )
+        return self
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns the rule reads."""
+        single = self.non_empty or self.positive or self.plausible_time
+        return (single,) if single else tuple(self.not_before or ())
+
+    @property
+    def reason(self) -> str:
+        """The dead-letter reason of a row failing this rule."""
+        if self.non_empty:
+            return f"empty_{self.non_empty}"
+        if self.positive:
+            return f"non_positive_{self.positive}"
+        if self.plausible_time:
+            return f"implausible_{self.plausible_time}"
+        later, earlier = self.not_before or ("", "")
+        return f"{later}_before_{earlier}"
+
+
+class DlqBudgetSpec(_Frozen):
+    """Stop a worker when more than `max_ratio` of the last `window` records were dead-lettered
+    (duplicates exempt), once `min_records` were seen: a bad deploy fails loudly."""
+
+    max_ratio: float = Field(ge=0, le=1)
+    window: int = Field(ge=1)
+    min_records: int = Field(ge=1)
+
+
+class IngestSpec(_Frozen):
+    """How a dataset is ingested: what identifies a record, what makes one invalid, when the
+    DLQ budget stops a worker."""
+
+    # A record is (exchange, symbol, <identity>): dedup never looks at content.
+    identity: str
+    validation: tuple[ValidationRule, ...] = Field(min_length=1)
+    dlq_budget: DlqBudgetSpec
+
+
 class Dataset(_Frozen):
-    """One data set: schema, topic, subject, DLQ and table."""
+    """One data set: schema, topic, subject, DLQ, table and how it is ingested."""
 
     name: str
     schema_name: str = Field(alias="schema")
     topic: TopicSpec
     table: TableSpec
     dlq_retention_ms: int = Field(default=2_592_000_000, ge=-1)
+    # Optional in the model (a catalogue of topics only still loads); an ingest worker of a
+    # dataset without it refuses to start (`Dataset.ingest_spec`).
+    ingest: IngestSpec | None = None
     replication: int = Field(ge=1)
     compatibility: Compatibility
     namespace: str
@@ -140,6 +206,15 @@ class Dataset(_Frozen):
     def table_identifier(self) -> tuple[str, str]:
         """`(namespace, table)` as pyiceberg takes it."""
         return (self.namespace, self.table.name)
+
+    def ingest_spec(self) -> IngestSpec:
+        """The dataset's ingest section; ContractError when the catalogue lacks it."""
+        if self.ingest is None:
+            raise ContractError(
+                f"dataset {self.name!r} has no `ingest` section in the catalogue "
+                "(identity, validation, dlq_budget): it cannot be ingested"
+            )
+        return self.ingest
 
     def record_key(self, record: dict[str, Any]) -> str:
         """The Kafka message key of `record`: its key field values joined by `|`."""

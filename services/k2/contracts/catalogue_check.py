@@ -36,6 +36,8 @@ def check_catalogue(catalogue: Catalogue, schemas_root: Path | None = None) -> l
 def _check_dataset(dataset: Dataset, schema: Schema) -> list[str]:
     problems: list[str] = []
     columns = {f.name: f for f in schema.fields}
+    if dataset.ingest is not None:
+        problems += _check_ingest(dataset, set(columns))
     for key in dataset.topic.key:
         column = columns.get(key)
         if column is None:
@@ -59,4 +61,22 @@ def _check_dataset(dataset: Dataset, schema: Schema) -> list[str]:
     for column_name in dataset.table.sort_order:
         if column_name not in columns:
             problems.append(f"table.sort_order: unknown field {column_name!r}")
+    return problems
+
+
+def _check_ingest(dataset: Dataset, columns: set[str]) -> list[str]:
+    """The identity and every validation rule name fields of the dataset's schema."""
+    spec = dataset.ingest_spec()
+    problems = [
+        f"ingest.identity: unknown field {name!r} in schema {dataset.schema_name}"
+        for name in (spec.identity, "exchange", "symbol")
+        if name not in columns
+    ]
+    for rule in spec.validation:
+        problems += [
+            f"ingest.validation: {rule.reason}: unknown field {name!r} in schema "
+            f"{dataset.schema_name}"
+            for name in rule.columns
+            if name not in columns
+        ]
     return problems

@@ -34,10 +34,11 @@ class IngestSettings(BaseSettings):
     # transient memory; with 60k-record batches, 10k polls kept peak RSS under 512 MB.
     poll_batch: int = Field(default=10_000, ge=1)
     poll_timeout_s: float = Field(default=0.1, gt=0)
-    # DLQ budget: stop when more than max_ratio of the last `window` records were invalid.
-    dlq_max_ratio: float = Field(default=0.5, ge=0, le=1)
-    dlq_window: int = Field(default=10_000, ge=1)
-    dlq_min_records: int = Field(default=1_000, ge=1)
+    # DLQ budget overrides for this worker; unset, the dataset's `ingest.dlq_budget` in
+    # contracts/catalogue.yaml applies.
+    dlq_max_ratio: float | None = Field(default=None, ge=0, le=1)
+    dlq_window: int | None = Field(default=None, ge=1)
+    dlq_min_records: int | None = Field(default=None, ge=1)
     # Identity dedup window (number of identities remembered).
     dedup_window: int = Field(default=1_000_000, ge=0)
     # Plausible event times: not before this epoch (µs), not later than now + skew.

@@ -1,6 +1,7 @@
 """Market-data validation on whole Arrow columns: each failing row gets one reason.
 
-Rules are data: (reason, check, columns). A rule whose columns the batch lacks is skipped
+Rules are data, declared per dataset in `contracts/catalogue.yaml` (`ingest.validation`):
+(reason, check, columns). A rule whose columns the batch lacks is skipped
 (an older writer schema). Nulls pass the rules; requiredness is the table's: a writer schema
 may declare a column nullable (or lack it) that the table requires, and such rows cannot be
 written (Parquet refuses nulls in a required column), so they are rejected first with
@@ -16,6 +17,8 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from k2.contracts.catalogue import Dataset, ValidationRule, load_catalogue
 
 Check = Callable[[pa.RecordBatch, "Bounds"], pa.Array]  # True = row passes
 NULL_IN_REQUIRED = "null_in_required_field"
@@ -76,40 +79,16 @@ def _not_before(later: str, earlier: str) -> Check:
     return check
 
 
-def _identity_rules(id_column: str) -> list[Rule]:
-    return [
-        Rule(f"empty_{id_column}", (id_column,), _non_empty(id_column)),
-        Rule("empty_exchange", ("exchange",), _non_empty("exchange")),
-        Rule("empty_symbol", ("symbol",), _non_empty("symbol")),
-        Rule("implausible_event_time", ("event_time",), _plausible_time("event_time")),
-        Rule("empty_currency", ("currency",), _non_empty("currency")),
-    ]
-
-
-RULES: dict[str, list[Rule]] = {
-    "trades": [
-        *_identity_rules("trade_id"),
-        Rule("non_positive_price", ("price",), _positive("price")),
-        Rule("non_positive_size", ("size",), _positive("size")),
-    ],
-    "quotes": [
-        *_identity_rules("quote_id"),
-        *(Rule(f"non_positive_{c}", (c,), _positive(c)) for c in ("bid_price", "ask_price")),
-        *(Rule(f"non_positive_{c}", (c,), _positive(c)) for c in ("bid_size", "ask_size")),
-    ],
-    "reference_data": [
-        Rule("empty_exchange", ("exchange",), _non_empty("exchange")),
-        Rule("empty_symbol", ("symbol",), _non_empty("symbol")),
-        Rule("empty_instrument_id", ("instrument_id",), _non_empty("instrument_id")),
-        Rule("empty_name", ("name",), _non_empty("name")),
-        Rule("implausible_event_time", ("event_time",), _plausible_time("event_time")),
-        Rule(
-            "valid_to_before_valid_from",
-            ("valid_to", "valid_from"),
-            _not_before("valid_to", "valid_from"),
-        ),
-    ],
-}
+def rule_of(spec: ValidationRule) -> Rule:
+    """The executable rule of a catalogue rule (`contracts/catalogue.yaml`)."""
+    if spec.non_empty:
+        return Rule(spec.reason, spec.columns, _non_empty(spec.non_empty))
+    if spec.positive:
+        return Rule(spec.reason, spec.columns, _positive(spec.positive))
+    if spec.plausible_time:
+        return Rule(spec.reason, spec.columns, _plausible_time(spec.plausible_time))
+    later, earlier = spec.columns
+    return Rule(spec.reason, spec.columns, _not_before(later, earlier))
 
 
 @dataclass(frozen=True)
@@ -130,10 +109,14 @@ class Validator:
 
     @classmethod
     def for_dataset(
-        cls, dataset: str, min_event_time_us: int, max_future_skew_s: float
+        cls, dataset: Dataset | str, min_event_time_us: int, max_future_skew_s: float
     ) -> Validator:
-        """The validator of dataset `dataset` (`trades`, `quotes`, `reference_data`)."""
-        return cls(RULES.get(dataset, []), min_event_time_us, max_future_skew_s)
+        """The validator of `dataset` (or of the catalogue's dataset of that name), from its
+        catalogue rules; ContractError when the catalogue gives it none."""
+        if isinstance(dataset, str):
+            dataset = load_catalogue().dataset(dataset)
+        rules = [rule_of(spec) for spec in dataset.ingest_spec().validation]
+        return cls(rules, min_event_time_us, max_future_skew_s)
 
     @property
     def reasons(self) -> list[str]:

@@ -49,8 +49,6 @@ from k2.ingest.validator import Validator
 
 log = logging.getLogger(__name__)
 
-# Identity of a record within its (exchange, symbol): never its content.
-IDENTITY_COLUMN = {"trades": "trade_id", "quotes": "quote_id", "reference_data": "event_time"}
 # Failures of a dependency that is down: wait and retry, never crash-loop.
 TRANSIENT = (
     OSError,
@@ -101,21 +99,22 @@ class IngestWorker:
         self._dlq = dlq
         self._metrics = metrics
         self._batcher = Batcher(settings.commit_policy())
+        # The catalogue says how this dataset is ingested; none there: refuse to start.
+        spec = dataset.ingest_spec()
         self._validator = Validator.for_dataset(
-            dataset.name, settings.min_event_time_us, settings.max_future_skew_s
+            dataset, settings.min_event_time_us, settings.max_future_skew_s
         )
-        id_column = IDENTITY_COLUMN.get(dataset.name)
-        self._identities = (
-            None
-            if id_column is None
-            else TableIdentities(
-                settings.dedup_window, id_column, lambda days: sink.identities(days, id_column)
-            )
+        id_column = spec.identity
+        self._identities = TableIdentities(
+            settings.dedup_window, id_column, lambda days: sink.identities(days, id_column)
         )
         self._required: frozenset[str] | None = None
         self._sequences = SequenceTracker()
+        budget = spec.dlq_budget
         self._budget = DlqBudget(
-            settings.dlq_max_ratio, settings.dlq_window, settings.dlq_min_records
+            budget.max_ratio if settings.dlq_max_ratio is None else settings.dlq_max_ratio,
+            budget.window if settings.dlq_window is None else settings.dlq_window,
+            budget.min_records if settings.dlq_min_records is None else settings.dlq_min_records,
         )
         metrics.preinitialise(
             [*DECODE_REASONS, *self._validator.reasons, DUPLICATE], [t.__name__ for t in TRANSIENT]
@@ -273,7 +272,7 @@ class IngestWorker:
 
     def _duplicates(self, batch: pa.RecordBatch, keep: list[bool]) -> list[int]:
         identities = self._identities
-        if identities is None or identities.id_column not in batch.schema.names:
+        if identities.id_column not in batch.schema.names:
             return []
         rows = [i for i, k in enumerate(keep) if k]
         if not rows:
@@ -283,8 +282,7 @@ class IngestWorker:
         return [rows[j] for j in found]
 
     def _forget_identities(self) -> None:
-        if self._identities is not None:
-            self._identities.clear()
+        self._identities.clear()
 
     def _add_rows(
         self,
@@ -319,8 +317,7 @@ class IngestWorker:
         if not pending.partitions:
             return
         self._inflight_bytes = taken_bytes
-        if self._identities is not None:
-            self._identities.seal()  # what it touched is committed once this commit lands
+        self._identities.seal()  # what it touched is committed once this commit lands
         self._inflight = self._committer.submit(self._commit, pending)
         if wait or not self._settings.commit_in_background:
             self._join()
@@ -408,8 +405,7 @@ class IngestWorker:
         if not outcome.committed:
             return
         committed = PendingBatch(outcome.committed)
-        if self._identities is not None:
-            self._identities.trim()
+        self._identities.trim()
         ends = {tp: b.end for tp, b in committed.partitions.items() if b.end is not None}
         self._source.commit_group_offsets(ends)
         log.info(
