@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import docker
 import pytest
 
-from k2.settings import Endpoints
+from k2.settings import CatalogPrincipal, Endpoints
 from k2stack.docker.spec import STACK_LABEL
 
 pytestmark = [pytest.mark.docker_stack]
@@ -39,6 +39,10 @@ def secrets_of(stack: Endpoints) -> dict[str, str]:
         "S3 secret key": stack.s3_secret_access_key.get_secret_value(),
         "registry password": urlsplit(stack.schema_registry_url).password or "",
     }
+    for principal in CatalogPrincipal:
+        found[f"catalog {principal.value} secret"] = stack.catalog_credential(principal).partition(
+            ":"
+        )[2]
     for name, value in found.items():
         assert len(value) >= 16, f"{name} is missing or too short to scan for"
     return found
