@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from k2.ingest.errors import RecordError
+from k2.ingest.quiet import quiet_native_stderr
 from k2.ingest.schemas import WriterSchema
 from k2.serde.primitives import encode_bytes, encode_long
 
@@ -88,29 +89,32 @@ def decode_array(writer: WriterSchema, bodies: pa.LargeBinaryArray) -> pa.Record
     start, end = bounds[bodies.offset], bounds[bodies.offset + len(bodies)]
     block = pa.py_buffer(b"") if data is None else data.slice(start, end - start)
     container = _container(writer.text, len(bodies), block)
-    try:
-        frame = pl.read_avro(io.BytesIO(container))
-        if frame.height != len(bodies):
+    with quiet_native_stderr() as call:
+        try:
+            frame = pl.read_avro(io.BytesIO(container))
+            if frame.height != len(bodies):
+                return None
+            # The whole proof is one query, unoptimised: eager calls cost ~150 µs each and the
+            # optimiser's passes cost more than they save on a plan this small (measured: 1.0
+            # → 0.75 µs per record on 50k-record blocks).
+            lengths = pl.Series(_LENGTH, pc.binary_length(bodies)).cast(pl.Int64)
+            checks = (
+                frame.lazy()
+                .with_columns(lengths, *layout.with_sizes())
+                .select(layout.checks(block))
+                .collect(optimizations=pl.QueryOptFlags.none())
+            )
+            proven = all(checks.row(0))
+        except _READER_ERRORS:
             return None
-        # The whole proof is one query, unoptimised: eager calls cost ~150 µs each and the
-        # optimiser's passes cost more than they save on a plan this small (measured: 1.0 →
-        # 0.75 µs per record on 50k-record blocks).
-        lengths = pl.Series(_LENGTH, pc.binary_length(bodies)).cast(pl.Int64)
-        checks = (
-            frame.lazy()
-            .with_columns(lengths, *layout.with_sizes())
-            .select(layout.checks(block))
-            .collect(optimizations=pl.QueryOptFlags.none())
-        )
-        proven = all(checks.row(0))
-    except _READER_ERRORS:
-        return None
-    except BaseException as e:
-        # A Rust panic inside the reader (e.g. an enum index out of range in corrupt bytes)
-        # arrives as pyo3's PanicException, a BaseException: fall back like any reader error.
-        if type(e).__name__ != _PANIC:
-            raise
-        return None
+        except BaseException as e:
+            # A Rust panic inside the reader (e.g. an enum index out of range in corrupt bytes)
+            # arrives as pyo3's PanicException, a BaseException: fall back like any reader
+            # error, and keep its report out of the log stream (k2.ingest.quiet).
+            if type(e).__name__ != _PANIC:
+                raise
+            call.panicked = True
+            return None
     if not proven:
         return None
     return _to_writer_arrow(frame.to_arrow(), writer.arrow)

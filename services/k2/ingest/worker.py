@@ -417,6 +417,8 @@ class IngestWorker:
                     "consumed": committed.consumed,
                     "written": committed.written,
                     "dead_lettered": len(committed.dead),
+                    # The one log line of a batch's dead letters: how many for each reason.
+                    "dead_letter_reasons": dict(Counter(d.reason for d in committed.dead)),
                     "latency_s": round(done.latency_s, 4),
                 }
             },

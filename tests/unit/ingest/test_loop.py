@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -167,3 +169,21 @@ def test_over_max_buffered_bytes_the_source_pauses() -> None:
     loop.source.when_drained = None
     loop.worker.run(max_seconds=0.05)
     assert loop.source.pauses >= 1
+
+
+def test_a_batch_of_dead_letters_is_one_log_line_with_reason_counts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = _log(1, 6)
+    log[0][1] = Msg(b"\x00garbage", 1, 0)
+    log[0][4] = Msg(encode(trade(4, price=Decimal("-1"))), 4, 0)
+    loop = Loop(log, max_records=100, max_age_s=60)
+    with caplog.at_level(logging.INFO, logger="k2.ingest"):
+        loop.source.assign([0])
+        loop.run()
+    lines = [r for r in caplog.records if r.name.startswith("k2.ingest")]
+    assert [r.getMessage() for r in lines] == ["assigned", "committed", "revoked"]
+    k2 = lines[1].__dict__["k2"]
+    assert k2["dead_lettered"] == 2
+    assert sum(k2["dead_letter_reasons"].values()) == 2
+    assert k2["dead_letter_reasons"]["non_positive_price"] == 1
