@@ -114,6 +114,10 @@ def ohlcv(
     fmt: Format = OutputFormat.TABLE,
     output: Output = None,
     columns: Columns = None,
+    chart: Annotated[
+        Path | None,
+        typer.Option(help="Also draw the bars (candles and volume, --tz on the axis) to this PNG."),
+    ] = None,
     prefix: Prefix = "",
 ) -> None:
     """OHLCV bars from trades: exact decimals, VWAP to 8 places (half-even), no empty bars."""
@@ -126,3 +130,9 @@ def ohlcv(
         _require_rows(result, reader, "trades", symbol, window, zone_info)
     shown = select_columns(result, _shown_columns("ohlcv", fmt, columns))
     write(shown, fmt, output, tz=zone_info, limit=500)
+    if chart is not None:
+        from k2.query.chart import render_chart
+
+        title = f"{symbol} {interval.value} bars, {window.start.astimezone(zone_info):%d %B %Y}"
+        render_chart(result, chart, title=title, interval=interval, tz=zone_info)
+        typer.echo(f"chart: {chart}", err=True)

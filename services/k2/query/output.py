@@ -130,8 +130,12 @@ def print_table(
     table = render_table(result, tz, limit=limit)
     # Measured without the terminal's limit: rich would otherwise squeeze columns to fit.
     natural = console.measure(table, options=console.options.update_width(10_000)).maximum
-    console.width = max(console.width, natural)
-    console.print(table, crop=False)
+    width = console.width
+    console.width = max(width, natural)
+    try:
+        console.print(table, crop=False)
+    finally:
+        console.width = width  # the caller's console keeps its own width for what follows
     if result.num_rows > limit:
         console.print(f"... {result.num_rows - limit:,} more rows (use --format csv or parquet)")
     console.print(f"{result.num_rows:,} row(s)")
