@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 
@@ -10,6 +9,7 @@ import docker
 import pytest
 
 from k2.errors import StackError
+from k2.net import free_port
 from k2stack.docker import apply
 from k2stack.docker.spec import STACK_LABEL, PortBinding, StackSpec
 from tests.docker.support import SERVICE_SCRIPT, container, new_prefix
@@ -17,12 +17,6 @@ from tests.docker.support import SERVICE_SCRIPT, container, new_prefix
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
 
 UPLOAD = "/opt/k2/conf/greeting.txt"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +38,7 @@ def stack(client: docker.DockerClient) -> Iterator[StackSpec]:
         secret_env=frozenset({"K2_GREETING"}),
         uploads={UPLOAD: "hello-upload\n", "/tmp/k2-note.txt": "note\n"},
         volumes={f"{prefix}-data": "/data"},
-        ports=(PortBinding(container_port=8080, host_port=_free_port(), host_ip="127.0.0.1"),),
+        ports=(PortBinding(container_port=8080, host_port=free_port(), host_ip="127.0.0.1"),),
         aliases=("svc", "svc-alias"),
     )
     reader = container(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from k2.bootstrap import bootstrap_stack
 from k2.children import k2_command, stop
 from k2.contracts.catalogue import Catalogue, load_catalogue
 from k2.generate import GeneratorConfig, SyntheticMarket
+from k2.net import free_port
 from k2.replay.producer import RecordPublisher
 from k2.settings import Endpoints
 from k2stack.local.services.prometheus import register_target, unregister_target
@@ -41,12 +41,6 @@ def keep_series(expr: str) -> str:
     return _COMPARISON.sub(r" \1 bool \2", " ".join(expr.split()))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _query(stack: Endpoints, expr: str) -> dict[str, object]:
     response = httpx.get(f"{stack.prometheus_url}/api/v1/query", params={"query": expr}, timeout=10)
     body: dict[str, object] = response.json()
@@ -61,7 +55,7 @@ def live_worker(stack: Endpoints, stack_dir: Path | None) -> Iterator[str]:
     prefix = f"dash{os.getpid()}_"
     catalogue: Catalogue = load_catalogue().with_prefix(prefix)
     bootstrap_stack(catalogue, stack)
-    port = _free_port()
+    port = free_port()
     ctx = LocalStack(stack_dir, log=lambda _: None).context()
     worker = subprocess.Popen(
         [

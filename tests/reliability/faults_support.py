@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -25,19 +22,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 from confluent_kafka import KafkaError, Message
-from prometheus_client.parser import text_string_to_metric_families
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import ServerError, ServiceUnavailableError
 from pyiceberg.table import Table
 
+from k2 import children
 from k2.bench.encoding import frame, trade_bodies
 from k2.bench.environment import bootstrapped
 from k2.catalog import load_catalog
-from k2.children import k2_command, stop
 from k2.contracts.catalogue import Dataset
 from k2.contracts.schemas import load_schema
+from k2.net import free_port
 from k2.replay.producer import ProducerTuning
 from k2.serde.serializer import RegistryAvroSerializer, registry_client
 from k2.settings import Endpoints
@@ -62,13 +58,6 @@ def record_figures(test: str, **figures: Any) -> None:
     with figures_path().open("a") as handle:
         handle.write(line + "\n")
     print(f"[k2 reliability] {line}", flush=True)
-
-
-def free_port() -> int:
-    """A free loopback TCP port (for a worker's /metrics)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -329,8 +318,8 @@ class FeedProducer:
 
 
 # --- worker processes -----------------------------------------------------------------------
-class WorkerProcess:
-    """`k2 ingest run --table trades` as a child process that can be killed, stopped, resumed."""
+class WorkerProcess(children.WorkerProcess):
+    """`k2 ingest run --table trades` of a lake, with its `K2_INGEST_*` settings (and a fault)."""
 
     def __init__(
         self,
@@ -346,59 +335,12 @@ class WorkerProcess:
         env.update({f"K2_INGEST_{k.upper()}": v for k, v in settings.items()})
         if fault is not None:
             env["K2_INGEST_FAULT"] = fault
-        self.metrics_port = free_port() if metrics else None
-        command = [*k2_command(), "ingest", "run", "--table", "trades", "--prefix", lake.prefix]
-        if self.metrics_port is not None:
-            command += ["--metrics-port", str(self.metrics_port)]
-        self.log_file = log_file
-        with log_file.open("ab") as log:
-            self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    @property
-    def pid(self) -> int:
-        """The child's pid."""
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        """Whether the child still runs."""
-        return self.proc.poll() is None
-
-    def kill9(self) -> int:
-        """SIGKILL, no goodbye; returns the exit code."""
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-        return int(self.proc.wait(60))
-
-    def freeze(self) -> None:
-        """SIGSTOP: the process (and its heartbeats) stop dead."""
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        """SIGCONT."""
-        self.proc.send_signal(signal.SIGCONT)
+        port = free_port() if metrics else None
+        super().__init__("trades", log_file, env, prefix=lake.prefix, metrics_port=port)
 
     def stop(self, timeout_s: float = 90.0) -> int:
-        """SIGTERM (flush, commit, leave the group), then reap; SIGKILL if it hangs."""
-        return stop(self.proc, timeout_s)
-
-    def log_text(self) -> str:
-        """The child's log so far."""
-        return self.log_file.read_text(errors="replace")
-
-    def scrape(self) -> dict[str, float] | None:
-        """Its /metrics as {'name{label=value,...}': value}; None when unreachable."""
-        if self.metrics_port is None:
-            return None
-        try:
-            text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=3).text
-        except httpx.HTTPError:
-            return None
-        out: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-                out[f"{sample.name}{{{labels}}}"] = sample.value
-        return out
+        """SIGTERM, then reap; a worker draining a fault's backlog may take longer to leave."""
+        return super().stop(timeout_s)
 
 
 def metric(samples: dict[str, float] | None, name: str, **labels: str) -> float:

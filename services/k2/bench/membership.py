@@ -117,7 +117,7 @@ def run(stack: StackUnderTest, logs: Path, cycles: int = 5) -> dict[str, Any]:
         feeding.join(seconds + 60)
     finally:
         for proc in running:
-            if proc.is_alive():
+            if proc.alive():
                 proc.kill9()
 
     return {

@@ -2,64 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
-
 import httpx
-import pyarrow as pa
-from rich.console import Console
 from rich.table import Table
 
-
-@dataclass(frozen=True)
-class TableOutcome:
-    """What one table holds against what its source had."""
-
-    name: str
-    source_rows: int
-    published: int
-    in_topic: int
-    consumed: int
-    written_total: int
-    dead_lettered: int
-    table_rows: int
-
-    @property
-    def reconciled(self) -> bool:
-        """Every source row is in the table exactly once, and every consumed record is
-        accounted for (written or dead-lettered)."""
-        return (
-            self.table_rows == self.source_rows
-            and self.consumed == self.in_topic
-            and self.consumed == self.written_total + self.dead_lettered
-        )
+from k2.demo.ledger import RunOutcome
 
 
-def reconciliation_table(outcomes: list[TableOutcome]) -> Table:
-    table = Table(title="Reconciliation: source files → Kafka → Iceberg")
-    for column in (
+def reconciliation_table(outcomes: list[RunOutcome]) -> Table:
+    """This run's records per table: published, found once, missing, duplicated; and the
+    table's consumed/written/dead-lettered counts over the run."""
+    table = Table(title="Reconciliation of this run: published → Kafka → Iceberg, by identity")
+    columns = (
         "table",
-        "source rows",
-        "published now",
-        "records in topic",
-        "consumed",
-        "written",
-        "dead-lettered",
-        "rows in Iceberg",
+        "published",
+        "in Iceberg",
+        "missing",
+        "duplicated",
+        "consumed Δ",
+        "written Δ",
+        "dead-lettered Δ",
         "ok",
-    ):
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column in {"table", "ok"} else "right")
     for o in outcomes:
         table.add_row(
             o.name,
-            f"{o.source_rows:,}",
             f"{o.published:,}",
-            f"{o.in_topic:,}",
-            f"{o.consumed:,}",
-            f"{o.written_total:,}",
-            f"{o.dead_lettered:,}",
-            f"{o.table_rows:,}",
+            f"{o.found:,}",
+            f"{o.missing:,}" if not o.missing else f"[red]{o.missing:,}[/]",
+            f"{o.duplicated:,}" if not o.duplicated else f"[red]{o.duplicated:,}[/]",
+            f"{o.delta('consumed'):,}",
+            f"{o.delta('written'):,}",
+            f"{o.delta('dead_lettered'):,}",
             "[green]yes[/]" if o.reconciled else "[red]NO[/]",
         )
     return table
@@ -81,26 +56,3 @@ def freshness_quantiles(prometheus_url: str, table: str) -> dict[str, float | No
         except (httpx.HTTPError, KeyError, ValueError):
             out[label] = None
     return out
-
-
-def _cell(value: object) -> str:
-    """Exact values, shown without the schema's padding zeros (36.66000000 -> 36.66)."""
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M %Z")
-    return str(value)
-
-
-def print_bars(console: Console, title: str, bars: pa.Table, limit: int = 14) -> None:
-    table = Table(title=title)
-    columns = [c for c in bars.column_names]
-    for column in columns:
-        table.add_column(
-            column, justify="left" if column in {"bucket_start", "symbol"} else "right"
-        )
-    for row in bars.slice(0, limit).to_pylist():
-        table.add_row(*(_cell(row[c]) for c in columns))
-    console.print(table)
-    if bars.num_rows > limit:
-        console.print(f"… {bars.num_rows - limit} more bars ({bars.num_rows} in all)")
