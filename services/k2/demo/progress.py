@@ -69,11 +69,3 @@ def table_counts(table: Table, topic: str) -> Counter[str]:
             kind = key.rsplit(".", 1)[1]
             counts[kind] += int(value)
     return counts
-
-
-def table_rows(table: Table) -> int:
-    """Rows in the table's current snapshot (from Iceberg's own snapshot summary)."""
-    snapshot = table.current_snapshot()
-    if snapshot is None or snapshot.summary is None:
-        return 0
-    return int(snapshot.summary.additional_properties.get("total-records", "0"))

@@ -8,7 +8,7 @@ stack. Times without an offset are wall time in `tz`; `as_of` is a snapshot id o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from types import TracebackType
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ from k2.discovery import find_endpoints
 from k2.errors import UsageError
 from k2.query.ohlcv import Interval
 from k2.query.output import select_columns
+from k2.query.scan import load_table
 from k2.query.service import query_ohlcv, query_rows, symbols_in
 from k2.query.time_range import TimeRange, zone
 from k2.service_errors import service_errors
@@ -114,6 +115,25 @@ class Reader:
                 as_of=None if as_of is None else str(as_of),
             )
 
+    def snapshots(self, dataset: str) -> pa.Table:
+        """The table's snapshots, oldest first: ids and commit times to pass as `as_of`."""
+        with service_errors():
+            table = load_table(self.catalog, self.catalogue.dataset(dataset).table_identifier)
+        history = table.snapshots()
+        return pa.table(
+            {
+                "snapshot_id": pa.array([s.snapshot_id for s in history], pa.int64()),
+                "committed_at": pa.array(
+                    [datetime.fromtimestamp(s.timestamp_ms / 1000, UTC) for s in history],
+                    pa.timestamp("ms", "UTC"),
+                ),
+                "operation": [s.summary.operation.value if s.summary else None for s in history],
+                "added_records": [
+                    int(s.summary.get("added-records", 0) or 0) if s.summary else 0 for s in history
+                ],
+            }
+        )
+
     def symbols(
         self, dataset: str, start: Instant, end: Instant | None = None, *, tz: str = "UTC"
     ) -> list[str]:
@@ -182,3 +202,9 @@ def ohlcv(
     """OHLCV bars (open, high, low, close, volume, VWAP, trade count) of `symbol`'s trades."""
     with Reader(endpoints, prefix=prefix) as reader:
         return reader.ohlcv(symbol, start, end, interval=interval, tz=tz, as_of=as_of)
+
+
+def snapshots(dataset: str, *, endpoints: Endpoints | None = None, prefix: str = "") -> pa.Table:
+    """The snapshots of `dataset`'s table (trades, quotes, reference_data), oldest first."""
+    with Reader(endpoints, prefix=prefix) as reader:
+        return reader.snapshots(dataset)
