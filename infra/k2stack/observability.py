@@ -16,14 +16,13 @@ from pydantic import BaseModel, ConfigDict
 
 # The worker's metrics are declared once, in the `k2` package (its metrics module builds its
 # collectors from the same list); re-exported here for the checks below and their tests.
-from k2.ingest.metric_names import K2_METRICS, METRICS, Metric, MetricType
+from k2.ingest.metric_names import K2_METRICS, Metric, MetricType
 
 __all__ = [
     "GRAFANA_DIR",
     "INFRA_DIR",
     "INGEST_JOB",
     "K2_METRICS",
-    "METRICS",
     "PROMETHEUS_DIR",
     "SYNTHETIC_SERIES",
     "WORKER_METRICS_PATH",

@@ -76,7 +76,7 @@ def lake(stack: Endpoints) -> Iterator[Lake]:
     """The default trades dataset: the one the stack's bootstrap job made and its workers read."""
     catalog = load_catalog(stack)
     yield Lake(stack, "", load_catalogue().dataset("trades"), catalog)
-    catalog._session.close()  # type: ignore[attr-defined]  # REST session: no public close
+    catalog.close()  # pyiceberg's public lifecycle: closes the REST session
 
 
 def run_ids(lake: Lake, run: str) -> Counter[str]:

@@ -34,4 +34,4 @@ def lake(stack: Endpoints, unique: str) -> Iterator[Lake]:
     bootstrap_stack(catalogue, stack, catalog=catalog)
     with registry_client(stack.schema_registry_url) as registry:
         yield Lake(stack, unique, catalogue, catalog, registry)
-    catalog._session.close()  # type: ignore[attr-defined]  # REST session: no public close
+    catalog.close()  # pyiceberg's public lifecycle: closes the REST session

@@ -118,7 +118,7 @@ def prefixed_lake(endpoints: Endpoints, kind: str = "flt") -> Iterator[Lake]:
     try:
         yield Lake(endpoints, prefix, catalogue.dataset("trades"), catalog)
     finally:
-        catalog._session.close()  # type: ignore[attr-defined]  # REST session: no public close
+        catalog.close()  # pyiceberg's public lifecycle: closes the REST session
 
 
 # --- the verdict ----------------------------------------------------------------------------

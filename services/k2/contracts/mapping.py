@@ -257,16 +257,6 @@ def same_structure(left: Schema | IcebergType, right: Schema | IcebergType) -> b
     return bool(_shape(left) == _shape(right))
 
 
-def describe_differences(expected: Schema, actual: Schema) -> list[str]:
-    """Human-readable top-level differences between two schemas (ids ignored)."""
-    exp = {f.name: _shape(f) for f in expected.fields}
-    act = {f.name: _shape(f) for f in actual.fields}
-    problems = [f"missing column {n}" for n in exp if n not in act]
-    problems += [f"unexpected column {n}" for n in act if n not in exp]
-    problems += [f"column {n}: {act[n]} != {exp[n]}" for n in exp if n in act and exp[n] != act[n]]
-    return problems
-
-
 def _shape(node: Any) -> Any:
     walk: Callable[[Any], Any] = _shape
     if isinstance(node, Schema):

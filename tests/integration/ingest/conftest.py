@@ -161,7 +161,7 @@ def env(stack: Endpoints, unique: str) -> Iterator[Env]:
             catalog=catalog,
         )
         yield Env(stack, unique, catalogue, catalog, registry)
-    catalog._session.close()  # type: ignore[attr-defined]  # REST session: no public close
+    catalog.close()  # pyiceberg's public lifecycle: closes the REST session
 
 
 @pytest.fixture
