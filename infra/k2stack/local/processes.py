@@ -108,23 +108,36 @@ def stop(pid_file: Path, timeout_s: float = 30.0) -> bool:
     Returns whether a process was stopped. Signals go to the process group the process leads
     (it was started in a session of its own), so helper children it spawned stop with it.
     """
-    proc = running(pid_file)
-    if proc is None:
-        pid_file.unlink(missing_ok=True)
-        return False
-    _signal_group(proc.pid, signal.SIGTERM)
+    return stop_together([pid_file], timeout_s)[0]
+
+
+def stop_together(pid_files: list[Path], timeout_s: float = 30.0) -> list[bool]:
+    """Stop several processes at once: TERM to all, then wait, then KILL whatever is left.
+
+    The nodes of a Kafka cluster stopped one by one each wait for a quorum that the previous
+    stops took away (the last one until its timeout); stopped together they leave together.
+    """
+    found = [(pid_file, running(pid_file)) for pid_file in pid_files]
+    for _, proc in found:
+        if proc is not None:
+            _signal_group(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if _start_ticks(proc.pid) != proc.start_ticks:
-            break
-        _reap(proc.pid)
-        time.sleep(0.1)
-    else:
+    left = [proc for _, proc in found if proc is not None]
+    while left and time.monotonic() < deadline:
+        for proc in left:
+            _reap(proc.pid)
+        left = [proc for proc in left if _start_ticks(proc.pid) == proc.start_ticks]
+        if left:
+            time.sleep(0.1)
+    for proc in left:
         _signal_group(proc.pid, signal.SIGKILL)
+    if left:
         time.sleep(0.2)
-    _reap(proc.pid)
-    pid_file.unlink(missing_ok=True)
-    return True
+    for pid_file, proc in found:
+        if proc is not None:
+            _reap(proc.pid)
+        pid_file.unlink(missing_ok=True)
+    return [proc is not None for _, proc in found]
 
 
 def kill(pid_file: Path, timeout_s: float = 30.0) -> bool:
@@ -139,14 +152,25 @@ def kill(pid_file: Path, timeout_s: float = 30.0) -> bool:
         return False
     _signal_group(proc.pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout_s
-    while _start_ticks(proc.pid) == proc.start_ticks:
+    # Gone means reaped, not merely a zombie: a JVM's leader thread turns zombie while its
+    # other threads still exit holding its sockets, and a restart right away found its ports
+    # taken. A process that is not our child is reaped by its parent (or init) instead.
+    while Path(f"/proc/{proc.pid}").exists() and _start_ticks_any(proc.pid) == proc.start_ticks:
         _reap(proc.pid)
         if time.monotonic() > deadline:
             raise StackError(f"pid {proc.pid} survived SIGKILL for {timeout_s:.0f}s")
         time.sleep(0.05)
-    _reap(proc.pid)
     pid_file.unlink(missing_ok=True)
     return True
+
+
+def _start_ticks_any(pid: int) -> int | None:
+    """The start time of `pid` even when it is a zombie (None when there is no such pid)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[19])
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -285,11 +285,16 @@ class LocalStack:
         """Stop every process this stack started (by pid), newest first; `purge` deletes data."""
         stopped: list[ServiceName] = []
         if self.manifest_path.is_file():
-            for unit in reversed(self._units()):
-                if processes.stop(self._unit_context(unit).pid_file(unit.service)):
-                    self._log(f"{unit.name}: stopped")
-                    if unit.service not in stopped:
-                        stopped.append(unit.service)
+            for spec in reversed(self._order()):
+                # A service's processes stop together (a Kafka cluster loses its quorum at once).
+                units = self._units_of(spec.name)
+                pid_files = [self._unit_context(unit).pid_file(spec.name) for unit in units]
+                done = processes.stop_together(pid_files)
+                for unit, was_running in zip(units, done, strict=True):
+                    if was_running:
+                        self._log(f"{unit.name}: stopped")
+                if any(done):
+                    stopped.append(spec.name)
         if purge and self.state_dir.exists():
             shutil.rmtree(self.state_dir)
             self._log(f"deleted {self.state_dir}")
@@ -297,8 +302,10 @@ class LocalStack:
 
     def stop_service(self, name: ServiceName) -> bool:
         """Stop every process of a service (fault injection, restarts); its data stays."""
-        stopped = [self.stop(unit.name) for unit in self._units_of(name)]
-        return any(stopped)
+        units = self._units_of(name)
+        return any(
+            processes.stop_together([self._unit_context(unit).pid_file(name) for unit in units])
+        )
 
     def start_service(self, name: ServiceName) -> bool:
         """Start a service's stopped processes again (after its dependencies' probes pass)."""
