@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from enum import StrEnum
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from k2.errors import K2Error
+from k2.ingest.logs import redact
 from k2stack.local.context import default_state_dir
 from k2stack.local.stack import LocalStack
 from k2stack.topology import Profile, ServiceName
@@ -74,11 +74,6 @@ def _stack(state_dir: Path | None, profile: Profile = Profile.SINGLE) -> LocalSt
     return LocalStack(state_dir or default_state_dir(profile), profile=profile)
 
 
-def _without_userinfo(value: str) -> str:
-    """A URL with its `user:password@` part masked (the registry URL carries credentials)."""
-    return re.sub(r"://[^/@]+@", "://***@", value)
-
-
 def _fail(e: K2Error) -> typer.Exit:
     console.print(f"[bold red]error:[/] {e}")
     return typer.Exit(1)
@@ -123,7 +118,7 @@ def up(
     console.print(f"[green]stack up[/] ({backend.value}); endpoints: `task stack:env{hint}`")
     for key, value in env.items():
         if "SECRET" not in key and "DSN" not in key:
-            console.print(f"  {key}={_without_userinfo(value)}")
+            console.print(f"  {key}={redact(value)}")  # registry URLs carry credentials
 
 
 @app.command()

@@ -17,6 +17,7 @@ from k2 import kafka
 from k2.bootstrap import bootstrap_stack
 from k2.children import k2_command, stop
 from k2.contracts.catalogue import Catalogue, load_catalogue
+from k2.delivery import produce_all
 from k2.generate import GeneratorConfig, SyntheticMarket
 from k2.net import free_port
 from k2.replay.producer import RecordPublisher
@@ -78,8 +79,7 @@ def live_worker(stack: Endpoints, stack_dir: Path | None) -> Iterator[str]:
             publisher.flush()
         # One undecodable record, so the dead-letter series exist too.
         raw = kafka.producer(stack.kafka_bootstrap_servers)  # raw bytes, no serializer
-        raw.produce(catalogue.dataset("trades").topic.name, b"not avro", key=b"BHP")
-        raw.flush(10)
+        produce_all(raw, catalogue.dataset("trades").topic.name, [(b"BHP", b"not avro")])
         _wait_for_scrapes(stack, prefix, port)
         yield prefix
     finally:

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from k2 import kafka
 from k2.contracts.schemas import load_schema
+from k2.delivery import produce_all
 from k2.ingest.app import build_worker
 from k2.ingest.config import IngestSettings
 from k2.ingest.dlq import HEADER_REASON, HEADER_SOURCE_TOPIC
@@ -80,18 +81,16 @@ def _produce(lake: Lake, kinds: list[Kind]) -> int:
         lake.stack.kafka_bootstrap_servers,
         **{"enable.idempotence": True, "message.max.bytes": 2 * 1024 * 1024},
     )
-    count = 0
-    for kind in kinds:
-        for message in kind.messages:
-            producer.produce(
-                topic,
-                key=message.key,
-                value=message.value,
-                headers=[(TEST_ID_HEADER, message.test_id.encode())],
-            )
-            count += 1
-    assert producer.flush(30) == 0
-    return count
+    return produce_all(
+        producer,
+        topic,
+        (
+            (message.key, message.value, [(TEST_ID_HEADER, message.test_id.encode())])
+            for kind in kinds
+            for message in kind.messages
+        ),
+        timeout_s=30,
+    )
 
 
 def _consumed(lake: Lake) -> int:

@@ -20,8 +20,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaError, Message
 
+from k2.delivery import produce_all
 from k2.ingest.dedup import US_PER_DAY
 from k2.replay.producer import ProducerTuning
 from k2.settings import Endpoints
@@ -48,26 +48,10 @@ PHASE_S = 900 if LONG else 300
 
 
 def _produce(lake: Lake, messages: list[tuple[bytes, bytes]]) -> float:
-    """Every message, acknowledged (acks=all, idempotent). One delivery callback for all:
-    a closure per message, as `FeedProducer` keeps to track ids, halves the rate here."""
+    """Every message, acknowledged (acks=all, idempotent); returns the seconds it took."""
     started = time.monotonic()
     producer = ProducerTuning(linger_ms=50).producer(lake.endpoints.kafka_bootstrap_servers)
-    failures: list[str] = []
-
-    def delivered(error: KafkaError | None, _message: Message) -> None:
-        if error is not None:
-            failures.append(str(error))
-
-    topic = lake.dataset.topic.name
-    for key, value in messages:
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value, on_delivery=delivered)
-                break
-            except BufferError:
-                producer.poll(0.05)  # local queue full: wait for acknowledgements
-    remaining = producer.flush(300)
-    assert not remaining and not failures, (remaining, failures[:5])
+    produce_all(producer, lake.dataset.topic.name, messages, timeout_s=300)
     return time.monotonic() - started
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from k2.bench.encoding import frame, trade_bodies
 from k2.contracts.catalogue import Dataset
 from k2.contracts.schemas import latest_schema
+from k2.delivery import send
 from k2.errors import K2Error
 from k2.replay.producer import ProducerTuning
 from k2.serde.serializer import RegistryAvroSerializer, registry_client
@@ -62,15 +63,7 @@ class TradeProducer:
         return [(k, frame(self._schema_id, b)) for k, b in trade_bodies(run, count)]
 
     def _send(self, key: bytes, value: bytes) -> None:
-        while True:
-            try:
-                self._producer.produce(
-                    self._topic, value=value, key=key, on_delivery=self._on_delivery
-                )
-            except BufferError:
-                self._producer.poll(0.05)  # local queue full: wait for acknowledgements
-            else:
-                return
+        send(self._producer, self._topic, value, key=key, on_delivery=self._on_delivery)
 
     def flat_out(self, count: int, chunk: int = 100_000) -> Produced:
         """Produce `count` trades as fast as possible (encoding in chunks to bound memory)."""

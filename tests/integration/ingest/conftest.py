@@ -27,6 +27,7 @@ from k2.bootstrap import bootstrap
 from k2.catalog import load_catalog
 from k2.contracts.catalogue import Catalogue, load_catalogue
 from k2.contracts.schemas import load_schema
+from k2.delivery import produce_all
 from k2.ingest.app import build_worker
 from k2.ingest.config import IngestSettings
 from k2.ingest.worker import IngestWorker
@@ -81,13 +82,15 @@ class Env:
         producer = Producer(
             {"bootstrap.servers": self.stack.kafka_bootstrap_servers, "enable.idempotence": True}
         )
-        for record in records:
-            producer.produce(
-                dataset.topic.name, key=dataset.record_key(record), value=serializer(record)
-            )
-        for value in raw or []:
-            producer.produce(dataset.topic.name, key=b"BHP", value=value)
-        assert producer.flush(30) == 0
+        produce_all(
+            producer,
+            dataset.topic.name,
+            [
+                *((dataset.record_key(record), serializer(record)) for record in records),
+                *((b"BHP", value) for value in raw or []),
+            ],
+            timeout_s=30,
+        )
 
     def worker(self, table: str = "trades", **settings: Any) -> IngestWorker:
         base = {"max_age_s": 0.3, "dlq_min_records": 10_000}
