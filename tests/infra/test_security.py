@@ -198,16 +198,21 @@ def test_without_scram_nothing_is_sasl() -> None:
 # --- registry ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stack", ["dev", "cluster"])
-def test_registry_gets_its_basic_auth_user_as_secret_env(stack: str) -> None:
+@pytest.mark.parametrize(
+    ("stack", "registries"), [("dev", ["registry"]), ("cluster", ["registry-0", "registry-1"])]
+)
+def test_registry_gets_its_basic_auth_user_as_secret_env(stack: str, registries: list[str]) -> None:
     run = dev() if stack == "dev" else cluster()
-    registry = run.containers()[f"k2-{stack}-registry"]
-    assert is_secret(registry.inputs["envs"])
-    env = env_of(registry)
-    assert env["K2_SERVE_REGISTRY_USER"] == "k2registry"
-    assert env["K2_SERVE_REGISTRY_PASSWORD"] == REGISTRY_PW
-    # The probe runs `k2-stack probe`, which reads the same env: no credential on the line.
-    assert registry.inputs["healthcheck"]["tests"] == ["CMD", "k2-stack", "probe", "registry"]
+    found = sorted(n for n in run.containers() if n.startswith(f"k2-{stack}-registry"))
+    assert found == [f"k2-{stack}-{name}" for name in registries]
+    for name in found:
+        registry = run.containers()[name]
+        assert is_secret(registry.inputs["envs"])
+        env = env_of(registry)
+        assert env["K2_SERVE_REGISTRY_USER"] == "k2registry"
+        assert env["K2_SERVE_REGISTRY_PASSWORD"] == REGISTRY_PW
+        # The probe runs `k2-stack probe`, which reads the same env: no credential on the line.
+        assert registry.inputs["healthcheck"]["tests"] == ["CMD", "k2-stack", "probe", "registry"]
 
 
 def test_registry_user_is_configurable() -> None:
@@ -221,6 +226,20 @@ def test_registry_url_output_is_secret_and_carries_userinfo() -> None:
     url = run.exports["K2_SCHEMA_REGISTRY_URL"]
     assert url == f"http://k2registry:{REGISTRY_PW}@127.0.0.1:18081/apis/ccompat/v7"
     assert "K2_SCHEMA_REGISTRY_URL" in run.secret_exports
+
+
+def test_cluster_clients_get_both_registry_instances_with_the_credentials() -> None:
+    run = cluster()
+    urls = run.exports["K2_SCHEMA_REGISTRY_URL"].split(",")
+    assert urls == [
+        f"http://k2registry:{REGISTRY_PW}@127.0.0.1:{port}/apis/ccompat/v7"
+        for port in (18081, 18091)
+    ]
+    assert "K2_SCHEMA_REGISTRY_URL" in run.secret_exports
+    worker = env_of(run.containers()["k2-cluster-ingest-worker-trades-0"])
+    assert worker["K2_SCHEMA_REGISTRY_URL"].split(",") == [
+        f"http://k2registry:{REGISTRY_PW}@registry-{i}:18081/apis/ccompat/v7" for i in range(2)
+    ]
 
 
 # --- bad config ----------------------------------------------------------------------------

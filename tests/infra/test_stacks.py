@@ -20,7 +20,7 @@ from k2stack.docker.spec import ContainerSpec, Healthcheck, PortBinding, StackSp
 from k2stack.docker.stack_spec import host_endpoints, stack_spec, worker_image
 from k2stack.pulumi.program import COMPONENTS, SECRET_OUTPUTS, k2_version
 from k2stack.serve import CONTAINER_STATE_DIR
-from k2stack.topology import GRAFANA, SERVICES, TOPOLOGY, ServiceName
+from k2stack.topology import GRAFANA, LAYOUTS, SERVICES, TOPOLOGY, Profile, ServiceName
 from tests.infra.infra_harness import (
     ALL_SECRETS,
     CI_NAME_PREFIX,
@@ -40,6 +40,9 @@ from tests.infra.infra_harness import (
 PREFIX = {"dev": "k2-dev", "ci": CI_NAME_PREFIX, "cluster": "k2-cluster"}
 OFFSET = {"dev": 0, "ci": CI_PORT_OFFSET, "cluster": 0}
 BROKERS = {"dev": 1, "ci": 1, "cluster": 3}
+# Registry instances: one `registry` container, or `registry-<i>` each (the cluster stack's two,
+# as the local backend's cluster profile runs them).
+REGISTRIES = {"dev": 1, "ci": 1, "cluster": LAYOUTS[Profile.CLUSTER].registry_replicas}
 REPLICAS = {"dev": 1, "ci": 1, "cluster": 3}
 SCRAM_STACKS = {"cluster"}
 JOBS = ("bootstrap", "kafka-acls")
@@ -65,9 +68,16 @@ def named(run: StackRun, stack: str, service: str) -> Resource:
     return run.containers()[f"{PREFIX[stack]}-{service}"]
 
 
+def registry_names(stack: str) -> list[str]:
+    count = REGISTRIES[stack]
+    return ["registry"] if count == 1 else [f"registry-{i}" for i in range(count)]
+
+
 def topology_containers(run: StackRun, stack: str, service: ServiceName) -> list[Resource]:
     if service is ServiceName.KAFKA:
         return [named(run, stack, f"kafka-{i}") for i in range(BROKERS[stack])]
+    if service is ServiceName.REGISTRY:
+        return [named(run, stack, registry) for registry in registry_names(stack)]
     return [named(run, stack, service.value)]
 
 
@@ -147,7 +157,12 @@ def test_jobs_run_once_and_are_waited_for(stack: tuple[str, StackRun]) -> None:
     if name in SCRAM_STACKS:
         wanted.add(f"{PREFIX[name]}-kafka-acls")
     assert set(jobs) == wanted
-    commands = {"bootstrap": ["k2", "bootstrap"], "kafka-acls": ["k2-stack", "kafka-acls"]}
+    # Topics get the stack's replication factor, not the catalogue's single replica.
+    replication = {"dev": "1", "ci": "1", "cluster": "3"}[name]
+    commands = {
+        "bootstrap": ["k2", "bootstrap", "--replication", replication],
+        "kafka-acls": ["k2-stack", "kafka-acls"],
+    }
     for job_name, job in jobs.items():
         inputs = job.inputs
         assert inputs["mustRun"] is False, job_name
@@ -200,8 +215,13 @@ def test_one_network_every_container_on_it_under_its_aliases(stack: tuple[str, S
         broker = named(run, name, f"kafka-{i}").inputs
         assert broker["networksAdvanced"][0]["aliases"] == [f"kafka-{i}", "kafka"]
         assert broker["hostname"] == f"kafka-{i}"
-    for service in ("postgres", "seaweedfs", "registry", "iceberg-rest", "prometheus"):
+    for service in ("postgres", "seaweedfs", "iceberg-rest", "prometheus"):
         assert named(run, name, service).inputs["networksAdvanced"][0]["aliases"] == [service]
+    registries = registry_names(name)
+    for registry in registries:
+        aliases = named(run, name, registry).inputs["networksAdvanced"][0]["aliases"]
+        # Several instances also share the service's alias, as the brokers share `kafka`.
+        assert aliases == ([registry] if len(registries) == 1 else [registry, "registry"])
 
 
 def test_ports_are_published_on_loopback_only(stack: tuple[str, StackRun]) -> None:
@@ -218,6 +238,12 @@ def test_ports_are_published_on_loopback_only(stack: tuple[str, StackRun]) -> No
         if service in PUBLISHED:
             assert {p["internal"] for p in ports} == PUBLISHED[service], service
             assert all(p["external"] == p["internal"] + offset for p in ports), service
+        elif service.startswith("registry-"):
+            # Each instance publishes its API on a host port of its own.
+            (port,) = ports
+            index = int(service.removeprefix("registry-"))
+            assert port["internal"] == 18081
+            assert port["external"] == 18081 + 10 * index + offset
         elif service.startswith("kafka-") and service != "kafka-acls":
             # The external listener: the same number inside and out, shifted by the offset.
             (port,) = ports
@@ -372,8 +398,10 @@ def test_containers_depend_on_what_they_need_and_come_after_it(
     prefix = PREFIX[name]
     bootstrap = spec.container("bootstrap").depends_on
     brokers = {f"{prefix}-kafka-{i}" for i in range(BROKERS[name])}
-    assert brokers | {f"{prefix}-registry", f"{prefix}-iceberg-rest"} <= set(bootstrap)
-    assert set(spec.container("registry").depends_on) == {f"{prefix}-postgres"}
+    registries = {f"{prefix}-{registry}" for registry in registry_names(name)}
+    assert brokers | registries | {f"{prefix}-iceberg-rest"} <= set(bootstrap)
+    for registry in registry_names(name):
+        assert set(spec.container(registry).depends_on) == {f"{prefix}-postgres"}
     assert set(spec.container("iceberg-rest").depends_on) == {
         f"{prefix}-postgres",
         f"{prefix}-seaweedfs",
@@ -386,6 +414,8 @@ def component_of(service: str) -> str:
     """The component a container's service belongs to (one per service role)."""
     if service.startswith("kafka"):  # the brokers and the ACL job
         return "kafka"
+    if service.startswith("registry"):  # one instance or several
+        return "registry"
     if service.startswith("ingest-worker-") or service == "bootstrap":
         return "workers"
     return {
@@ -424,7 +454,7 @@ def test_envs_holding_a_secret_are_secret_inputs(stack: tuple[str, StackRun]) ->
         if holds:
             holding.add(cname.removeprefix(PREFIX[name] + "-"))
     # PostgreSQL, the object store, the registry, the catalog, the jobs and the workers.
-    assert {"postgres", "seaweedfs", "registry", "iceberg-rest", "bootstrap"} <= holding
+    assert {"postgres", "seaweedfs", *registry_names(name), "iceberg-rest", "bootstrap"} <= holding
     assert set(w.removeprefix(PREFIX[name] + "-") for w in workers(run)) <= holding
     assert "prometheus" not in holding
 
@@ -461,6 +491,13 @@ def test_outputs_are_the_k2_endpoint_names_credentials_secret(stack: tuple[str, 
         f"127.0.0.1:{19092 + 100 * i + OFFSET[name]}" for i in range(BROKERS[name])
     )
     assert run.exports["K2_KAFKA_BOOTSTRAP_SERVERS"] == bootstrap
+    # Every registry instance, at its published port, in one comma-separated list.
+    password = SECRETS["k2:registryPassword"]
+    registries = ",".join(
+        f"http://k2registry:{password}@127.0.0.1:{18081 + 10 * i + OFFSET[name]}/apis/ccompat/v7"
+        for i in range(REGISTRIES[name])
+    )
+    assert run.exports["K2_SCHEMA_REGISTRY_URL"] == registries
 
 
 def test_k2_processes_reach_the_services_by_alias(stack: tuple[str, StackRun]) -> None:
@@ -475,9 +512,13 @@ def test_k2_processes_reach_the_services_by_alias(stack: tuple[str, StackRun]) -
     brokers = ",".join(f"kafka-{i}:9092" for i in range(BROKERS[name]))
     password = SECRETS["k2:registryPassword"]
     pg_password = SECRETS["k2:postgresPassword"]
+    registries = ",".join(
+        f"http://k2registry:{password}@{registry}:18081/apis/ccompat/v7"
+        for registry in registry_names(name)
+    )
     assert first == {
         "K2_KAFKA_BOOTSTRAP_SERVERS": brokers,
-        "K2_SCHEMA_REGISTRY_URL": f"http://k2registry:{password}@registry:18081/apis/ccompat/v7",
+        "K2_SCHEMA_REGISTRY_URL": registries,
         "K2_ICEBERG_CATALOG_URI": "http://iceberg-rest:18181",
         "K2_S3_ENDPOINT": "http://seaweedfs:18333",
         "K2_S3_ACCESS_KEY_ID": SECRETS["k2:s3AccessKeyId"],
@@ -488,3 +529,21 @@ def test_k2_processes_reach_the_services_by_alias(stack: tuple[str, StackRun]) -
     if name != "ci":
         grafana = env_of(named(run, name, "grafana"))
         assert grafana["K2_PROMETHEUS_URL"] == first["K2_PROMETHEUS_URL"]
+
+
+def test_cluster_stack_has_the_shape_of_the_local_cluster_profile() -> None:
+    """Pulumi.cluster.yaml and `k2-stack up --profile cluster` describe one cluster."""
+    config = validated_config("cluster")
+    layout = LAYOUTS[Profile.CLUSTER]
+    declared = (
+        config.kafka_brokers,
+        config.replication_factor,
+        config.min_insync_replicas,
+        config.registry_replicas,
+    )
+    assert declared == (
+        layout.kafka_brokers,
+        layout.replication_factor,
+        layout.min_insync_replicas,
+        layout.registry_replicas,
+    )

@@ -7,7 +7,7 @@ agree by construction.
 
 from __future__ import annotations
 
-from k2stack.topology import KAFKA_DOCKER_INTERNAL_PORT, SERVICES, ServiceName
+from k2stack.topology import KAFKA_DOCKER_INTERNAL_PORT, SERVICES, ServiceName, replica_name
 
 # Every ingest worker replica shares this alias; Prometheus resolves it to all of them.
 WORKER_ALIAS = "ingest-worker"
@@ -15,6 +15,22 @@ WORKER_ALIAS = "ingest-worker"
 KAFKA_ALIAS = ServiceName.KAFKA.value
 # Broker i's external (host-facing) listener: the topology's broker port plus i * this step.
 KAFKA_EXTERNAL_PORT_STEP = 100
+
+
+# Registry instance i (a stack with several): its own alias, and the host port its HTTP API
+# is published on, the topology's plus i * this step (the container port stays the same).
+REGISTRY_PUBLISHED_PORT_STEP = 10
+
+
+def registry_alias(index: int, replicas: int) -> str:
+    """Registry instance `index`'s container and alias: `registry` when it runs alone."""
+    return replica_name(ServiceName.REGISTRY, index, replicas)
+
+
+def registry_published_port(index: int, offset: int = 0) -> int:
+    return (
+        SERVICES[ServiceName.REGISTRY].ports["http"] + REGISTRY_PUBLISHED_PORT_STEP * index + offset
+    )
 
 
 def alias(service: ServiceName) -> str:

@@ -94,10 +94,30 @@ def host_ports(config: StackConfig) -> dict[ServiceName, dict[str, int]]:
     return ports
 
 
+def registry_replicas(
+    config: StackConfig, host: str | None = None
+) -> dict[ServiceName, list[tuple[str, Mapping[str, int]]]]:
+    """Each registry instance as (host, ports) for `topology.endpoints` (none with one): on the
+    host (`host` given) at its published port, else on the network by its alias."""
+    count = config.registry_replicas
+    if count == 1:
+        return {}
+    if host is not None:
+        published = [aliases.registry_published_port(i, config.port_offset) for i in range(count)]
+        return {S.REGISTRY: [(host, {"http": port}) for port in published]}
+    in_network = aliases.in_network_ports()[S.REGISTRY]
+    return {S.REGISTRY: [(aliases.registry_alias(i, count), in_network) for i in range(count)]}
+
+
 def host_endpoints(config: StackConfig) -> dict[str, str]:
     """The `K2_*` variables for clients on the host (the stack's published ports); with SCRAM,
     operators and tests act as the admin principal."""
-    env = endpoints(host_ports(config), credentials(config), host=config.publish_address)
+    env = endpoints(
+        host_ports(config),
+        credentials(config),
+        host=config.publish_address,
+        replicas=registry_replicas(config, config.publish_address),
+    )
     bootstrap = ",".join(
         f"{config.publish_address}:{aliases.kafka_external_port(i, config.port_offset)}"
         for i in range(config.kafka_brokers)
@@ -112,7 +132,10 @@ def host_endpoints(config: StackConfig) -> dict[str, str]:
 def network_endpoints(config: StackConfig) -> dict[str, str]:
     """The `K2_*` variables for containers on the stack network (aliases, container ports)."""
     env = endpoints(
-        aliases.in_network_ports(), credentials(config), service_hosts=aliases.in_network_hosts()
+        aliases.in_network_ports(),
+        credentials(config),
+        service_hosts=aliases.in_network_hosts(),
+        replicas=registry_replicas(config),
     )
     bootstrap = ",".join(
         f"{aliases.broker_alias(i)}:{aliases.in_network_ports()[S.KAFKA]['broker']}"
@@ -150,6 +173,18 @@ class _Builder:
                 host_ip=self.config.publish_address,
             )
             for port in ports
+        )
+
+    def publish_at(self, container_port: int, host_port: int) -> tuple[PortBinding, ...]:
+        """A container port on a host port of its own (the stack's offset included)."""
+        if not self.config.publish_ports:
+            return ()
+        return (
+            PortBinding(
+                container_port=container_port,
+                host_port=host_port,
+                host_ip=self.config.publish_address,
+            ),
         )
 
     def publish_as_is(self, port: int) -> tuple[PortBinding, ...]:
@@ -268,17 +303,28 @@ def stack_spec(config: StackConfig, worker_version: str) -> StackSpec:
         )
         for i in range(c.kafka_brokers)
     ]
-    registry = b.service(
-        S.REGISTRY,
-        env={
-            "postgres_password": pg_password,
-            "registry_user": c.registry_user,
-            "registry_password": c.registry_password.get_secret_value(),
-        },
-        secret=frozenset({"postgres_password", "registry_password"}),
-        ports=b.publish(SERVICES[S.REGISTRY].ports["http"]),
-        depends_on=(postgres.name,),
-    )
+    # Several instances share the one PostgreSQL (the registry's store): each its own
+    # container, alias and published port; clients get every URL and fail over.
+    registries = [
+        b.service(
+            S.REGISTRY,
+            container=aliases.registry_alias(i, c.registry_replicas),
+            env={
+                "postgres_password": pg_password,
+                "registry_user": c.registry_user,
+                "registry_password": c.registry_password.get_secret_value(),
+            },
+            secret=frozenset({"postgres_password", "registry_password"}),
+            ports=b.publish_at(
+                SERVICES[S.REGISTRY].ports["http"],
+                aliases.registry_published_port(i, c.port_offset),
+            ),
+            # With several, each also answers the service's own alias (round robin in DNS).
+            extra_aliases=(aliases.alias(S.REGISTRY),) if c.registry_replicas > 1 else (),
+            depends_on=(postgres.name,),
+        )
+        for i in range(c.registry_replicas)
+    ]
     catalog_auth = {
         "catalog_token_key": c.catalog_token_key.get_secret_value(),
         **{f"catalog_{name}_secret": value for name, value in catalog_secrets(c).items()},
@@ -322,10 +368,11 @@ def stack_spec(config: StackConfig, worker_version: str) -> StackSpec:
     # ... and the tables: the catalog's admin.
     bootstrap = b.job(
         "bootstrap",
-        ("k2", "bootstrap"),
+        # Topics get the stack's replication factor (the catalogue's default is one replica).
+        ("k2", "bootstrap", "--replication", str(c.replication_factor)),
         sasl.ADMIN,
         CatalogPrincipal.ADMIN,
-        (*kafka_ready, registry.name, catalog.name),
+        (*kafka_ready, *(registry.name for registry in registries), catalog.name),
     )
     k2_env, k2_secret = b.k2_env(sasl.INGEST, CatalogPrincipal.INGEST)
     for table in sorted(load_catalogue().datasets):

@@ -109,6 +109,8 @@ class StackConfig(BaseModel):
     replication_factor: int = Field(default=1, ge=1)
     min_insync_replicas: int = Field(default=1, ge=1)
     worker_replicas: int = Field(default=1, ge=0, le=32)
+    # Apicurio instances on the one PostgreSQL (the seed's availability: clients fail over).
+    registry_replicas: int = Field(default=1, ge=1, le=5)
     postgres_password: SecretStr = Field(min_length=12)
     s3_access_key_id: SecretStr = Field(min_length=3)
     s3_secret_access_key: SecretStr = Field(min_length=8)
