@@ -222,3 +222,80 @@ def test_worker_rides_out_an_outage(
     assert held_up > 0, f"no record waited over {FRESHNESS_BUCKET}s in the metrics: {final}"
     # Every backoff is counted in the worker's metrics too (by error class), not only logged.
     assert metric(final, "k2_dependency_retries_total") == retries_logged
+
+
+BACKPRESSURE_LIMIT = 4 * 1024 * 1024  # max_buffered_bytes: a tenth of what the outage offers
+BACKPRESSURE_RECORDS = 200_000  # ~40 MB of raw trades offered while the catalog is down
+
+
+def _vm_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_a_stalled_catalog_pauses_the_worker_with_memory_bounded(
+    private_stack: tuple[LocalStack, Endpoints], tmp_path: Path
+) -> None:
+    """Issue 13: backpressure exists. With the Iceberg REST catalog stopped, a full batch waits
+    for the commit in flight, so the worker pauses its partitions: the records wait in Kafka
+    (consumer lag), not in the worker (bytes waiting and RSS stay bounded); it resumes and
+    finishes on its own when the catalog is back."""
+    stack, endpoints = private_stack
+    with prefixed_lake(endpoints, "bp") as lake:
+        run = uuid.uuid4().hex[:8]
+        lead = v2_feed(lake, run + "a", LEAD_RECORDS)
+        flood = v2_feed(lake, run + "b", BACKPRESSURE_RECORDS)
+        expected = set(lead.ids) | set(flood.ids)
+        settings = {**WORKER, "max_buffered_bytes": str(BACKPRESSURE_LIMIT)}
+        worker = WorkerProcess(lake, tmp_path / "worker.log", settings)
+        scraper = Scraper(worker)
+        producer = FeedProducer(lake)
+        stopped = False
+        try:
+            producer.all_at_once(lead)
+            wait_until(lambda: lake.consumed() >= LEAD_RECORDS, 180, "lead records committed")
+            wait_until(lambda: bool(scraper.sample()), 30, "worker metrics served")
+            rss_before = _vm_rss_mb(worker.pid)
+            assert stack.stop_service(ServiceName.ICEBERG_REST)
+            stopped = True
+            producer.all_at_once(flood)
+            peak_waiting = peak_rss = 0.0
+            paused_seen = False
+            for _ in range(20):  # 20 s of outage with everything already produced
+                time.sleep(1)
+                samples = scraper.sample()
+                paused_seen |= metric(samples, "k2_consumer_paused") == 1
+                peak_waiting = max(peak_waiting, metric(samples, "k2_buffered_bytes"))
+                peak_rss = max(peak_rss, _vm_rss_mb(worker.pid))
+            assert worker.alive(), f"worker died while the catalog was down: {worker.log_file}"
+            stack.start_service(ServiceName.ICEBERG_REST)
+            stopped = False
+            wait_until(lambda: lake.consumed() >= len(expected), 600, "every record committed")
+            final = scraper.sample()
+            assert worker.stop() == 0, f"see {worker.log_file}"
+        finally:
+            scraper.close()
+            stop_all([worker])
+            if stopped:
+                stack.start_service(ServiceName.ICEBERG_REST)
+        result = verdict(lake, expected)
+    record_figures(
+        "backpressure_stalled_catalog",
+        limit_bytes=BACKPRESSURE_LIMIT,
+        offered_records=BACKPRESSURE_RECORDS,
+        peak_bytes_waiting=peak_waiting,
+        paused_seen=paused_seen,
+        peak_lag=scraper.peak_lag,
+        rss_before_mb=round(rss_before, 1),
+        peak_rss_during_outage_mb=round(peak_rss, 1),
+        **result.figures(),
+    )
+    assert paused_seen, "the worker never paused its partitions"
+    # Bounded: the limit plus the poll chunk that crossed it (10k trades, ~2 MB).
+    assert peak_waiting <= BACKPRESSURE_LIMIT + 4 * 1024 * 1024, peak_waiting
+    assert scraper.peak_lag >= BACKPRESSURE_RECORDS / 2  # the flood waited in Kafka
+    assert peak_rss - rss_before < 150, (rss_before, peak_rss)
+    assert metric(final, "k2_consumer_paused") == 0
+    assert (result.lost, result.duplicated, result.unexpected) == (0, 0, 0), result.examples
