@@ -210,6 +210,19 @@ GRAFANA = DockerOnlySpec(
     memory_mb=256,
 )
 
+# Optional (k2:kafkaUi, off by default): no Kafka web UI is published on a registry K2's machines
+# reach (kafbat's app, AKHQ and Kafdrop are not on Maven Central; Redpanda Console's Go module is
+# not served), so it runs only by image, and has never run where K2 is developed.
+KAFKA_UI = DockerOnlySpec(
+    name="kafka-ui",
+    description="kafbat UI for Apache Kafka: topics, consumer groups, dead letters (Docker only)",
+    version="1.5.0",
+    image="kafbat/kafka-ui:v1.5.0",
+    ports={"http": 18080},
+    health=Probe(kind="http", port="http", path="/actuator/health"),
+    memory_mb=512,
+)
+
 
 class Profile(StrEnum):
     """The shapes a stack comes in: one of each service, or the cluster every production user

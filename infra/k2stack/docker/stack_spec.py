@@ -353,6 +353,10 @@ def stack_spec(config: StackConfig, worker_version: str) -> StackSpec:
     )
     if c.grafana:
         _grafana(b, prometheus)
+    if c.kafka_ui:
+        from k2stack.docker.kafka_ui import kafka_ui_container  # only a stack with the UI
+
+        b.containers.append(kafka_ui_container(b, [broker.name for broker in brokers]))
     kafka_ready = tuple(x.name for x in brokers)
     if scram(c):
         acls = b.job(

@@ -71,6 +71,8 @@ SECRET_KEYS = (
 )
 # The SCRAM principals' passwords: required (as secrets) only with kafkaSecurity=scram.
 KAFKA_SECRET_KEYS = ("kafkaAdminPassword", "kafkaIngestPassword", "kafkaProducerPassword")
+# The Kafka web UI's sign-in password: required (as a secret) only with kafkaUi=true.
+KAFKA_UI_SECRET_KEYS = ("kafkaUiPassword",)
 # Passwords that end up in a URL's userinfo, a JAAS `password="..."` or a kafka-storage
 # `--add-scram [name=..,password=..]` argument: URL-safe characters need no quoting anywhere.
 URL_SAFE_PASSWORD = re.compile(r"[A-Za-z0-9_-]{16,128}")
@@ -104,6 +106,8 @@ class StackConfig(BaseModel):
     port_offset: int = Field(default=0, ge=0, le=30000)
     # Grafana runs the upstream image (no K2 image: it is not packaged where K2 builds).
     grafana: bool = True
+    # The Kafka web UI (kafbat, upstream image, k2stack.docker.kafka_ui): off unless asked for.
+    kafka_ui: bool = False
     docker_provider: DockerProvider = DockerProvider.AUTO
     kafka_brokers: int = Field(default=1, ge=1, le=9)
     replication_factor: int = Field(default=1, ge=1)
@@ -128,6 +132,7 @@ class StackConfig(BaseModel):
     kafka_admin_password: UrlSafeSecret | None = None
     kafka_ingest_password: UrlSafeSecret | None = None
     kafka_producer_password: UrlSafeSecret | None = None
+    kafka_ui_password: UrlSafeSecret | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> StackConfig:
@@ -166,6 +171,11 @@ class StackConfig(BaseModel):
                     + ", ".join(f"k2:{key}" for key in missing)
                     + " not set (secrets: pulumi config set --secret k2:<key> ...)"
                 )
+        if self.kafka_ui and self.kafka_ui_password is None:
+            raise ValueError(
+                "k2:kafkaUi is true but k2:kafkaUiPassword is not set "
+                "(a secret: pulumi config set --secret k2:kafkaUiPassword ...)"
+            )
         return self
 
     @property
@@ -192,7 +202,7 @@ def validate(raw: Mapping[str, Any], secret_keys: frozenset[str], stack: str) ->
     values = {key.split(":", 1)[1]: value for key, value in raw.items()}
     problems = [
         f"k2:{key} must be set as a secret (pulumi config set --secret k2:{key} ...)"
-        for key in (*SECRET_KEYS, *KAFKA_SECRET_KEYS)
+        for key in (*SECRET_KEYS, *KAFKA_SECRET_KEYS, *KAFKA_UI_SECRET_KEYS)
         if key in values and f"{NAMESPACE}:{key}" not in secret_keys
     ]
     config: StackConfig | None = None
