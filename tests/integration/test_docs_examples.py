@@ -31,6 +31,11 @@ def test_the_notebook_example_runs(
 ) -> None:
     catalogue = load_catalogue()
     catalog = load_catalog(stack, CatalogPrincipal.ADMIN)  # creates and appends
+    # The run's own stack is fresh: its default namespace holds nobody's data yet (and a
+    # stack that does is never written to here).
+    assert (catalogue.namespace,) not in catalog.list_namespaces(), (
+        f"{stack_dir} already has a {catalogue.namespace!r} namespace: run on a fresh stack"
+    )
     bootstrap_stack(catalogue, stack, catalog=catalog)
     table = catalog.load_table(catalogue.dataset("trades").table_identifier)
     day = [t for t in asx_trades(asx_data_dir, "BHP") if "-20140310-" in t["trade_id"]]
