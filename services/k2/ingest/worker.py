@@ -128,6 +128,8 @@ class IngestWorker:
         self._loop_thread = threading.get_ident()
         self._source = source
         source.subscribe(self._on_assign, self._on_revoke)
+        # From here on the group join runs: restart latency is measured from this line.
+        log.info("joining", extra={"k2": {"topic": dataset.topic.name}})
 
     @property
     def metrics(self) -> IngestMetrics:
