@@ -26,6 +26,7 @@ from pyiceberg.types import LongType, NestedField, StringType
 from k2.catalog import CatalogAuthError, load_catalog, token_url
 from k2.maintain import CompactionPolicy, compact, expire_snapshots
 from k2.settings import CatalogPrincipal, Endpoints
+from k2stack.catalog_auth import fetch_token
 
 pytestmark = pytest.mark.integration
 
@@ -72,15 +73,7 @@ ROUTES = (
 
 
 def _token(stack: Endpoints, principal: CatalogPrincipal) -> str:
-    client_id, _, secret = stack.catalog_credential(principal).partition(":")
-    response = httpx.post(
-        token_url(stack),
-        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
-        timeout=10,
-    )
-    response.raise_for_status()
-    token: str = response.json()["access_token"]
-    return token
+    return fetch_token(stack.iceberg_catalog_uri, stack.catalog_credential(principal))
 
 
 def _call(stack: Endpoints, method: str, path: str, token: str | None = None) -> httpx.Response:

@@ -18,6 +18,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from k2.catalog import token_url
 from k2.serde.serializer import registry_client
 from k2.settings import CatalogPrincipal, Endpoints
+from k2stack.catalog_auth import fetch_token
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 
@@ -114,16 +115,11 @@ def test_no_secret_in_any_log_of_the_stack(stack: Endpoints, stack_dir: Path | N
 def _touch_catalog(stack: Endpoints) -> dict[str, str]:
     """Use the catalog with good and bad credentials; return the token it issued (a secret
     too: a bearer token is as good as the credential until it expires)."""
-    client_id, _, secret = stack.catalog_credential(CatalogPrincipal.QUERY).partition(":")
-    url = token_url(stack)
-    granted = httpx.post(
-        url,
-        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
-        timeout=10,
-    )
-    token = granted.json()["access_token"]
+    credential = stack.catalog_credential(CatalogPrincipal.QUERY)
+    token = fetch_token(stack.iceberg_catalog_uri, credential)
+    client_id = credential.partition(":")[0]
     httpx.post(
-        url,
+        token_url(stack),
         data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": "x"},
         timeout=10,
     )
