@@ -28,6 +28,7 @@ from k2.bench.workers import WorkerError, WorkerProcess
 from k2.catalog import load_catalog
 
 RATE = 2_000  # records/s offered throughout: commits every max_age_s (0.5 s)
+FEED_CHUNK_S = 5  # the feed is encoded and offered in slices of this many seconds
 WAIT_S = 180.0  # a liveness bound per step (a loaded machine), far above the figures
 
 
@@ -78,10 +79,16 @@ def run(stack: StackUnderTest, logs: Path, cycles: int = 5) -> dict[str, Any]:
     catalog = load_catalog(endpoints)
     commits = _Commits(catalog, dataset.table_identifier)
     producer = TradeProducer(endpoints, dataset, linger_ms=5)
-    seconds = 60 + cycles * 15
-    feeding = threading.Thread(
-        target=producer.paced, args=(producer.encoded(RATE * seconds), RATE), daemon=True
-    )
+    stop = threading.Event()
+
+    def feed() -> None:
+        # Fresh trades until the bench is done: a worker that joins must find records to
+        # commit however long the steps before it took (a fixed feed ran dry on a loaded
+        # machine, and the joining worker then had nothing to commit).
+        while not stop.is_set():
+            producer.paced(producer.encoded(RATE * FEED_CHUNK_S), RATE)
+
+    feeding = threading.Thread(target=feed, daemon=True)
     feeding.start()
 
     def worker(name: str) -> WorkerProcess:
@@ -114,8 +121,9 @@ def run(stack: StackUnderTest, logs: Path, cycles: int = 5) -> dict[str, Any]:
         )
         handover_s = when - stopped_at
         first.stop()
-        feeding.join(seconds + 60)
     finally:
+        stop.set()
+        feeding.join(FEED_CHUNK_S * 4)
         for proc in running:
             if proc.alive():
                 proc.kill9()
