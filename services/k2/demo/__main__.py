@@ -216,7 +216,13 @@ def _print_results(
                 tz=SYDNEY,
             )
         console.print("[bold]BHP 5-minute OHLCV bars, 10 March 2014[/] (Sydney time)")
-        print_table(select_columns(bars, DEFAULT_COLUMNS["ohlcv"]), SYDNEY, console, limit=14)
+        print_table(
+            select_columns(bars, DEFAULT_COLUMNS["ohlcv"]),
+            SYDNEY,
+            console,
+            limit=14,
+            rest="k2 query ohlcv --symbol BHP --start 2014-03-10 --tz Australia/Sydney",
+        )
         chart = render_chart(
             bars,
             CHART,

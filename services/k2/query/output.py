@@ -124,7 +124,12 @@ def render_table(result: pa.Table, tz: ZoneInfo, *, limit: int = TABLE_ROW_LIMIT
 
 
 def print_table(
-    result: pa.Table, tz: ZoneInfo, console: Console, *, limit: int = TABLE_ROW_LIMIT
+    result: pa.Table,
+    tz: ZoneInfo,
+    console: Console,
+    *,
+    limit: int = TABLE_ROW_LIMIT,
+    rest: str = "use --format csv or parquet",
 ) -> None:
     """Print `render_table` at its natural width (a narrow terminal scrolls, cells never wrap)."""
     table = render_table(result, tz, limit=limit)
@@ -137,7 +142,7 @@ def print_table(
     finally:
         console.width = width  # the caller's console keeps its own width for what follows
     if result.num_rows > limit:
-        console.print(f"... {result.num_rows - limit:,} more rows (use --format csv or parquet)")
+        console.print(f"... {result.num_rows - limit:,} more rows ({rest})")
     console.print(f"{result.num_rows:,} row(s)")
 
 
