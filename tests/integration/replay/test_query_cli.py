@@ -142,3 +142,11 @@ def test_a_wrong_registry_password_is_refused_credentials(stack: Endpoints, uniq
     )
 
     _assert_error(result, 7, "401")
+
+
+def test_a_wrong_catalog_credential_is_refused_credentials(
+    stack: Endpoints, prefixed: Catalogue, bhp: int
+) -> None:
+    result = _query(stack, prefixed, env={"K2_ICEBERG_QUERY_CREDENTIAL": "k2-query:not-the-secret"})
+
+    _assert_error(result, 7, "refused", "K2_ICEBERG_QUERY_CREDENTIAL")
