@@ -1,7 +1,8 @@
 """`python -m k2.bench` (`task bench`): run the selected parts, print JSON, save it to results/.
 
 Parts: hotpath, throughput, freshness, rss, startup, membership, dedup (`--only hotpath,rss`); `profile` (a
-worker process sampled by py-spy, at most 400k records) runs only when named. Parts that
+worker process sampled by py-spy, at most 400k records) and `spark` (Spark vs pyiceberg: scan +
+OHLCV and compaction of the ASX tables) run only when named. Parts that
 need a stack use the one named by K2_* variables, or start an ephemeral one for the run.
 """
 
@@ -15,12 +16,24 @@ from typing import Annotated, Any
 
 import typer
 
-from k2.bench import dedup, freshness, hotpath, membership, profile, results, startup, throughput
+from k2.bench import (
+    dedup,
+    engines,
+    freshness,
+    hotpath,
+    membership,
+    profile,
+    results,
+    startup,
+    throughput,
+)
 from k2.bench.environment import stack_under_test
 
 PARTS = ("hotpath", "dedup", "throughput", "freshness", "rss", "startup", "membership")
-OPTIONAL_PARTS = ("profile",)  # only when named: it slows the worker down
-STACK_PARTS = {"throughput", "freshness", "rss", "profile", "membership"}
+# Only when named: profile slows the worker down; spark (Spark vs pyiceberg on the ASX tables)
+# needs the `spark` extra and starts JVMs.
+OPTIONAL_PARTS = ("profile", "spark")
+STACK_PARTS = {"throughput", "freshness", "rss", "profile", "membership", "spark"}
 
 app = typer.Typer(add_completion=False)
 
@@ -64,6 +77,8 @@ def run_parts(
                 parts["membership"] = membership.run(stack, logs)
             if "profile" in chosen:
                 parts["profile"] = profile.run(stack, min(records, 400_000), logs)
+            if "spark" in chosen:
+                parts["spark"] = engines.run(stack, logs)
     if "rss" in chosen:
         peaks = [mb for r in parts["throughput"]["runs"] for mb in r["peak_rss_mb"]]
         if "freshness" in parts:
