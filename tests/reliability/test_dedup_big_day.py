@@ -38,7 +38,8 @@ from .faults_support import (
     wait_until,
 )
 
-pytestmark = [pytest.mark.reliability, pytest.mark.integration]
+# Heavy: it proves ingest logic, which does not depend on the backend: run once (test:local).
+pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.heavy]
 
 RECORDS = 10_000_000 if LONG else 3_000_000
 RESENT = 100_000

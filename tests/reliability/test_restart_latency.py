@@ -37,7 +37,8 @@ from .faults_support import (
     wait_until,
 )
 
-pytestmark = [pytest.mark.reliability, pytest.mark.integration]
+# Heavy: it proves ingest logic, which does not depend on the backend: run once (test:local).
+pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.heavy]
 
 CYCLES = 20 if LONG else 5
 RATE = 1_000  # records/s offered throughout

@@ -32,8 +32,9 @@ STACK_PREFIX_ENV = "K2_DOCKER_STACK_PREFIX"
 DOCKER_HOST_ENV = "DOCKER_HOST"
 # What runs against the Docker stack: everything that uses a stack through K2_* except what
 # tests the local backend itself (marker local_stack), the Docker stack's own faults
-# (docker_stack), and the tests of the engine, images and Pulumi engine (docker).
-MARKERS = "(integration or reliability or docker or docker_stack) and not local_stack"
+# (docker_stack), and the tests of the engine, images and Pulumi engine (docker). Heavy
+# tests of backend-independent logic ran in test:local already (marker heavy).
+MARKERS = "(integration or reliability or docker or docker_stack) and not local_stack and not heavy"
 
 
 def _say(message: str) -> None:
