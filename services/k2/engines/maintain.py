@@ -89,7 +89,8 @@ def _with_spark(
             rewrite = spark_maintain.rewrite_data_files(spark, identifier, options.policy)
             say(
                 f"{name}: {rewrite.rewritten_files} small files rewritten"
-                f" into {rewrite.added_files} (Spark, sorted by the table's sort order)"
+                f" into {rewrite.added_files} (Spark, sorted by the table's sort order,"
+                f" attempt {rewrite.attempts})"
             )
             if options.expire_older_than is not None:
                 freed = spark_maintain.expire_snapshots(

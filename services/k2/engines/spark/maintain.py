@@ -11,12 +11,23 @@ deletes only unreferenced files older than the age guard.
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from k2.engines.spark.config import SPARK_CATALOG
+from k2.engines.spark.config import SPARK_CATALOG, table_name
 from k2.maintain import CompactionPolicy, MaintenanceError
+
+log = logging.getLogger(__name__)
+
+_COMMIT_FAILED = "org.apache.iceberg.exceptions.CommitFailedException"
+
+
+class CommitConflictError(MaintenanceError):
+    """A concurrent commit (ingest) moved the table's head under a Spark rewrite."""
+
 
 if TYPE_CHECKING:
     from pyspark.sql import Row, SparkSession
@@ -29,6 +40,7 @@ class SparkRewrite:
     rewritten_files: int
     added_files: int
     rewritten_bytes: int
+    attempts: int
 
 
 def _table_arg(identifier: tuple[str, str]) -> str:
@@ -49,25 +61,37 @@ def _call(spark: SparkSession, procedure: str, args: str) -> Row:
 def rewrite_data_files(
     spark: SparkSession, identifier: tuple[str, str], policy: CompactionPolicy
 ) -> SparkRewrite:
-    """Compact small files per partition, sorted by the table's sort order."""
+    """Compact small files per partition, sorted by the table's sort order.
+
+    K2's tables turn Iceberg's commit retry off (`commit.retry.num-retries=0`, the ingest
+    sink's fencing), and Spark's rewrite honours that: an ingest commit landing between the
+    rewrite's refresh and its commit (one catalog round trip) fails it. The rewrite is then run
+    again on the new head, up to `policy.max_attempts` times; a failed attempt commits nothing
+    and its files are left for orphan removal. One commit for all groups (no partial progress):
+    a lost race must fail loudly here, where partial progress would only log it.
+    """
     options = {
         "min-input-files": str(policy.min_files),
         # Files below this size are candidates, as in K2's own planner (`small_file_bytes`).
         "min-file-size-bytes": str(policy.small_file_bytes),
-        # Commit partition by partition, so a long run conflicts with ingest only briefly and
-        # progress is kept when a later group fails.
-        "partial-progress.enabled": "true",
     }
     option_map = ", ".join(f"'{k}', '{v}'" for k, v in options.items())
-    row = _call(
-        spark,
-        "rewrite_data_files",
-        f"table => '{_table_arg(identifier)}', strategy => 'sort', options => map({option_map})",
-    )
-    return SparkRewrite(
-        rewritten_files=int(row["rewritten_data_files_count"]),
-        added_files=int(row["added_data_files_count"]),
-        rewritten_bytes=int(row["rewritten_bytes_count"]),
+    args = f"table => '{_table_arg(identifier)}', strategy => 'sort', options => map({option_map})"
+    for attempt in range(1, policy.max_attempts + 1):
+        try:
+            row = _call(spark, "rewrite_data_files", args)
+        except CommitConflictError:
+            log.info("Spark rewrite lost a commit race with ingest, running it again (%d)", attempt)
+            time.sleep(min(0.05 * attempt, 1.0))
+            continue
+        return SparkRewrite(
+            rewritten_files=int(row["rewritten_data_files_count"]),
+            added_files=int(row["added_data_files_count"]),
+            rewritten_bytes=int(row["rewritten_bytes_count"]),
+            attempts=attempt,
+        )
+    raise MaintenanceError(
+        f"{policy.max_attempts} commit conflicts in a row compacting {'.'.join(identifier)}"
     )
 
 
@@ -99,25 +123,51 @@ def remove_orphan_files(
     *,
     older_than: timedelta,
     now: datetime | None = None,
-    dry_run: bool = False,
 ) -> list[str]:
     """Delete files under the table's location that no metadata references and that are older
     than `older_than` (the guard for files an in-flight commit has written but not committed
-    yet). Returns their paths. Lists through S3FileIO (`prefix_listing`): no Hadoop S3A."""
+    yet); returns their paths. Listed through S3FileIO (prefix listing): no Hadoop S3A.
+
+    Iceberg's action, not its `remove_orphan_files` procedure: the procedure refuses a guard
+    under 24 hours, and K2's guard is the caller's (`--orphan-older-than-hours`).
+    """
+    from py4j.protocol import Py4JError  # type: ignore[import-untyped]  # pyspark's own bridge
+
     cutoff = (now or datetime.now(UTC)) - older_than
-    rows = _collect(
-        spark,
-        "remove_orphan_files",
-        f"table => '{_table_arg(identifier)}', older_than => {_timestamp(cutoff)},"
-        f" prefix_listing => true, dry_run => {str(dry_run).lower()}",
-    )
-    return [str(r["orphan_file_location"]) for r in rows]
+    jvm = spark._jvm  # py4j: the action API has no SQL or Python face
+    if jvm is None:
+        raise MaintenanceError("the Spark session has no JVM (stopped?)")
+    jspark = spark._jsparkSession
+    try:
+        table = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(
+            jspark, table_name(identifier)
+        )
+        result = (
+            jvm.org.apache.iceberg.spark.actions.SparkActions.get(jspark)
+            .deleteOrphanFiles(table)
+            .olderThan(int(cutoff.timestamp() * 1000))
+            .usePrefixListing(True)
+            .execute()
+        )
+    except Py4JError as e:
+        raise MaintenanceError(
+            f"Spark orphan removal failed on {table_name(identifier)}: {e}"
+        ) from e
+    locations = result.orphanFileLocations().iterator()
+    removed: list[str] = []
+    while locations.hasNext():
+        removed.append(str(locations.next()))
+    return sorted(removed)
 
 
 def _collect(spark: SparkSession, procedure: str, args: str) -> list[Row]:
+    from py4j.protocol import Py4JError
     from pyspark.errors import PySparkException  # optional extra
 
     try:
         return spark.sql(f"CALL {SPARK_CATALOG}.system.{procedure}({args})").collect()
-    except PySparkException as e:
+    except (PySparkException, Py4JError) as e:
+        # Iceberg's own exceptions reach Python unconverted (Py4JJavaError), named in the text.
+        if _COMMIT_FAILED in str(e):
+            raise CommitConflictError(f"Spark {procedure} lost a commit race: {e}") from e
         raise MaintenanceError(f"Spark {procedure} failed: {e}") from e
