@@ -1,4 +1,5 @@
-"""`k2 maintain`: compact small files per partition and expire old snapshots (safe during ingest)."""
+"""`k2 maintain`: compact small files, expire old snapshots, remove orphan files (safe during
+ingest), with pyiceberg in process or Spark (`--engine spark [--master URL]`)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from k2.catalog import load_catalog
 from k2.contracts.catalogue import load_catalogue
-from k2.errors import K2Error
-from k2.maintain import CompactionPolicy, compact, expire_snapshots
-from k2.query.scan import load_table
-from k2.settings import CatalogPrincipal, Endpoints
+from k2.discovery import find_endpoints
+from k2.engines import Engine
+from k2.engines.maintain import MaintainOptions, maintain_tables
+from k2.maintain import CompactionPolicy
 
 console = Console(stderr=True)
 
@@ -32,31 +32,35 @@ def maintain(
     ] = 24.0,
     retain_last: Annotated[int, typer.Option(help="Always keep this many newest snapshots.")] = 10,
     no_expire: Annotated[bool, typer.Option("--no-expire", help="Compact only.")] = False,
+    orphan_older_than_hours: Annotated[
+        float,
+        typer.Option(help="Remove unreferenced files older than this (guards in-flight commits)."),
+    ] = 72.0,
+    no_orphans: Annotated[bool, typer.Option("--no-orphans", help="Keep orphan files.")] = False,
+    engine: Annotated[
+        Engine, typer.Option(help="pyiceberg (in process) or spark (Iceberg's procedures).")
+    ] = Engine.PYICEBERG,
+    master: Annotated[
+        str | None, typer.Option(help="Spark master URL (--engine spark; default local[*]).")
+    ] = None,
     prefix: Annotated[str, typer.Option(help="Namespace prefix (tests).")] = "",
 ) -> None:
-    """Compact each table's small files, then expire snapshots past the retention window."""
-    try:
-        catalogue = load_catalogue()
-        if prefix:
-            catalogue = catalogue.with_prefix(prefix)
-        catalog = load_catalog(Endpoints(), CatalogPrincipal.MAINTAIN)
-        policy = CompactionPolicy(small_file_bytes=small_file_mb * 1024 * 1024, min_files=min_files)
-        for name in dataset or list(catalogue.datasets):
-            table = load_table(catalog, catalogue.dataset(name).table_identifier)
-            report = compact(table, policy)
-            committed = [p for p in report.partitions if p.committed]
-            console.print(
-                f"{report.table}: {len(committed)} partition(s) compacted,"
-                f" {report.rewritten_files} small files rewritten"
-                f" into {sum(p.files_after for p in committed)}"
-            )
-            if not no_expire:
-                expired = expire_snapshots(
-                    table,
-                    older_than=timedelta(hours=expire_older_than_hours),
-                    retain_last=retain_last,
-                )
-                console.print(f"{report.table}: {expired} snapshot(s) expired")
-    except K2Error as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(1) from e
+    """Compact each table's small files, expire snapshots past the retention window, then
+    remove orphan files older than the guard."""
+    catalogue = load_catalogue()
+    if prefix:
+        catalogue = catalogue.with_prefix(prefix)
+    options = MaintainOptions(
+        policy=CompactionPolicy(small_file_bytes=small_file_mb * 1024 * 1024, min_files=min_files),
+        expire_older_than=None if no_expire else timedelta(hours=expire_older_than_hours),
+        retain_last=retain_last,
+        orphan_older_than=None if no_orphans else timedelta(hours=orphan_older_than_hours),
+    )
+    maintain_tables(
+        find_endpoints(export=True),
+        [catalogue.dataset(name).table_identifier for name in dataset or list(catalogue.datasets)],
+        options,
+        engine=engine,
+        master=master,
+        say=console.print,
+    )

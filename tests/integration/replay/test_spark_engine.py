@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 
 pytestmark = [
     pytest.mark.integration,
+    # Heavy (a whole ASX replay and a Spark JVM): cross-engine truth does not depend on the
+    # backend, so it runs once, in test:local.
+    pytest.mark.heavy,
     pytest.mark.xdist_group("spark"),
     # py4j drops pooled sockets to the Spark JVM without closing them (collected later, when
     # warnings are errors). Only that is ignored, nothing else that is unraisable.
