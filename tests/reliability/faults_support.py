@@ -27,7 +27,7 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import ServerError, ServiceUnavailableError
 from pyiceberg.table import Table
 
-from k2 import children
+from k2 import children, kafka
 from k2.bench.encoding import frame, trade_bodies
 from k2.bench.environment import bootstrapped
 from k2.catalog import load_catalog
@@ -110,10 +110,11 @@ class Lake:
 
 
 @contextmanager
-def prefixed_lake(endpoints: Endpoints, kind: str = "flt") -> Iterator[Lake]:
-    """Bootstrap the catalogue under a fresh prefix; yield its trades dataset."""
+def prefixed_lake(endpoints: Endpoints, kind: str = "flt", replication: int = 1) -> Iterator[Lake]:
+    """Bootstrap the catalogue under a fresh prefix (its topics with `replication` replicas);
+    yield its trades dataset."""
     prefix = f"{kind}{uuid.uuid4().hex[:8]}_"
-    catalogue = bootstrapped(endpoints, prefix)
+    catalogue = bootstrapped(endpoints, prefix, replication)
     catalog = load_catalog(endpoints)
     try:
         yield Lake(endpoints, prefix, catalogue.dataset("trades"), catalog)
@@ -259,22 +260,37 @@ def v1_feed(lake: Lake, run: str, count: int) -> Feed:
 
 
 class FeedProducer:
-    """An idempotent producer that tracks which trades Kafka acknowledged."""
+    """An idempotent producer that tracks which trades Kafka acknowledged, and when.
+
+    `failed` holds delivery failures (a record librdkafka gave up on); `client_errors` counts
+    the errors librdkafka reports while it retries by itself (a broker refusing connections,
+    all brokers down): the producer-side view of an outage.
+    """
 
     def __init__(self, lake: Lake) -> None:
         self._topic = lake.dataset.topic.name
-        self._producer = ProducerTuning(linger_ms=20).producer(
-            lake.endpoints.kafka_bootstrap_servers
+        self._producer = kafka.producer(
+            lake.endpoints.kafka_bootstrap_servers,
+            **ProducerTuning(linger_ms=20).settings(),
+            error_cb=self._on_error,
         )
         self.acked: set[str] = set()
+        # (time.monotonic() of the acknowledgement, trade_id), in the order they came.
+        self.acks: list[tuple[float, str]] = []
+        self.offered: list[str] = []
         self.failed: list[str] = []
+        self.client_errors = 0
         self._lock = threading.Lock()
+
+    def _on_error(self, _error: KafkaError) -> None:
+        self.client_errors += 1
 
     def _callback(self, trade_id: str) -> Callable[[KafkaError | None, Message], None]:
         def done(error: KafkaError | None, _message: Message) -> None:
             with self._lock:
                 if error is None:
                     self.acked.add(trade_id)
+                    self.acks.append((time.monotonic(), trade_id))
                 else:
                     self.failed.append(f"{trade_id}: {error}")
 
@@ -297,14 +313,24 @@ class FeedProducer:
             self._send(trade_id, key, value)
         self.flush()
 
-    def paced(self, feed: Feed, rate: float, started: threading.Event | None = None) -> None:
-        """Offer the feed at `rate` per second (the caller's thread), then flush."""
+    def paced(
+        self,
+        feed: Feed,
+        rate: float,
+        started: threading.Event | None = None,
+        until: threading.Event | None = None,
+    ) -> None:
+        """Offer the feed at `rate` per second (the caller's thread), then flush; with `until`,
+        stop offering once it is set (`offered` lists what was)."""
         begin = time.monotonic()
         for sent, (trade_id, (key, value)) in enumerate(zip(feed.ids, feed.messages, strict=True)):
+            if until is not None and until.is_set():
+                break
             pause = begin + sent / rate - time.monotonic()
             if pause > 0.01:  # sleep in slices: a sleep per record would burn a core
                 time.sleep(pause)
             self._send(trade_id, key, value)
+            self.offered.append(trade_id)
             self._producer.poll(0)
             if started is not None:
                 started.set()

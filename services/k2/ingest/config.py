@@ -52,7 +52,14 @@ class IngestSettings(BaseSettings):
     # the same id gets its partitions back without a rebalance. Unset: host name + a slot.
     worker_id: str | None = None
     static_membership: bool = True
-    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    # Longer than a group coordinator's failover: when the coordinator's broker dies, the
+    # group moves with its `__consumer_offsets` partition once the broker is fenced (9 s by
+    # Kafka's default, 9-13 s measured on the cluster profile). A static member whose session
+    # times out first rejoins and is fenced by its own instance id, a fatal error in librdkafka
+    # (confluentinc/librdkafka#3437): at 10 s a killed controller took the worker down. A
+    # restarted worker takes its partitions back at once whatever this is (static
+    # membership); only a worker that never returns holds them this long.
+    session_timeout_ms: int = Field(default=30_000, ge=1_000)
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
     fast_decode: bool = True
     # Arrow on the system allocator, few glibc arenas, freed memory returned after each
