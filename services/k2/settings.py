@@ -83,7 +83,10 @@ class Endpoints(BaseSettings):
     s3_access_key_id: str
     s3_secret_access_key: SecretStr
     # PostgreSQL behind the catalog and the registry (postgresql://user:password@host:port/db).
-    postgres_dsn: SecretStr
+    # For operators and tests only: no K2 command reads it, and whoever holds it can rewrite
+    # the catalog's table pointers past the catalog's authorisation, so K2's containers are
+    # never given it (optional for that reason; `stack:env` and the stack outputs carry it).
+    postgres_dsn: SecretStr | None = None
     # Prometheus, which scrapes every worker's k2_* metrics (the demo reads freshness there).
     prometheus_url: str
     # The catalog credentials, `k2-<principal>:<secret>` (pyiceberg's and Java's `credential`
@@ -176,6 +179,12 @@ def endpoint_env_names() -> tuple[str, ...]:
         for name, field in Endpoints.model_fields.items()
         if field.is_required()
     )
+
+
+def operator_env_names() -> tuple[str, ...]:
+    """Every `K2_*` endpoint name an operator's shell gets (`stack:env`, stack outputs): the
+    required ones, the catalog database and every catalog principal's credential."""
+    return (*endpoint_env_names(), ENV_PREFIX + "POSTGRES_DSN", *catalog_credential_env_names())
 
 
 def catalog_credential_env_names() -> tuple[str, ...]:

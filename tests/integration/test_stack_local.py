@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from k2.errors import StackError
-from k2.settings import Endpoints, catalog_credential_env_names, endpoint_env_names
+from k2.settings import Endpoints, operator_env_names
 from k2stack.local import processes
 from k2stack.local.stack import LocalStack
 from k2stack.topology import POSTGRES_USER, TOPOLOGY, ServiceName
@@ -69,7 +69,7 @@ def test_stack_env_prints_exactly_the_settings_names(
         check=True,
     ).stdout
     keys = [line.split("=", 1)[0] for line in out.splitlines()]
-    assert keys == [*endpoint_env_names(), *catalog_credential_env_names(), "K2_STACK_DIR"]
+    assert sorted(keys) == sorted([*operator_env_names(), "K2_STACK_DIR"])
     env = dict(line.split("=", 1) for line in out.splitlines())
     assert env["K2_KAFKA_BOOTSTRAP_SERVERS"] == stack.kafka_bootstrap_servers
     assert env["K2_SCHEMA_REGISTRY_URL"].endswith("/apis/ccompat/v7")

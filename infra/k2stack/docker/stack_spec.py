@@ -69,6 +69,9 @@ def credentials(config: StackConfig) -> Credentials:
     )
 
 
+POSTGRES_DSN_ENV = "K2_POSTGRES_DSN"
+
+
 def catalog_secrets(config: StackConfig) -> dict[str, str]:
     """Each catalog principal's secret by principal name (`Credentials.catalog_secrets`)."""
     return {
@@ -78,10 +81,11 @@ def catalog_secrets(config: StackConfig) -> dict[str, str]:
 
 
 def only_catalog_credential(env: Mapping[str, str], principal: CatalogPrincipal) -> dict[str, str]:
-    """`env` with every catalog credential but `principal`'s removed: a K2 container holds
-    only the credential of the principal its command acts as."""
+    """`env` with every catalog credential but `principal`'s removed, and the catalog
+    database's DSN (it would bypass the catalog's authorisation): a K2 container holds only the
+    credential of the principal its command acts as."""
     others = {p.env_name for p in CatalogPrincipal if p is not principal}
-    return {k: v for k, v in env.items() if k not in others}
+    return {k: v for k, v in env.items() if k not in others and k != POSTGRES_DSN_ENV}
 
 
 def host_ports(config: StackConfig) -> dict[ServiceName, dict[str, int]]:

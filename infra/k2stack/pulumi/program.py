@@ -17,9 +17,8 @@ import pulumi
 from k2.settings import (
     KAFKA_ENV_PREFIX,
     SECRET_ENDPOINT_FIELDS,
-    catalog_credential_env_names,
-    endpoint_env_names,
     kafka_security_env_names,
+    operator_env_names,
 )
 from k2stack.docker.spec import ContainerSpec, StackSpec
 from k2stack.docker.stack_spec import host_endpoints, network_endpoints, scram, stack_spec
@@ -112,11 +111,7 @@ def declare() -> None:
     # run in a container on the stack network).
     env = host_endpoints(config) if config.publish_ports else network_endpoints(config)
     # Operators and tests on the host act as any catalog principal: all four credentials.
-    names = (
-        endpoint_env_names()
-        + catalog_credential_env_names()
-        + (kafka_security_env_names() if scram(config) else ())
-    )
+    names = operator_env_names() + (kafka_security_env_names() if scram(config) else ())
     for name in names:
         value = env[name]
         pulumi.export(name, pulumi.Output.secret(value) if name in SECRET_OUTPUTS else value)
