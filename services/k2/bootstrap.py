@@ -84,7 +84,8 @@ class BootstrapReport:
 class _TopicWanted:
     name: str
     partitions: int
-    replication: int
+    # None: the cluster's default.replication.factor.
+    replication: int | None
     configs: dict[str, str]
 
 
@@ -135,7 +136,16 @@ class TopicBootstrap:
     def _create(self, missing: list[_TopicWanted]) -> list[Action]:
         if not missing:
             return []
-        new = [NewTopic(w.name, w.partitions, w.replication, config=w.configs) for w in missing]
+        new = [
+            # -1 asks the broker for its default.replication.factor (CreateTopics v4+).
+            NewTopic(
+                w.name,
+                w.partitions,
+                -1 if w.replication is None else w.replication,
+                config=w.configs,
+            )
+            for w in missing
+        ]
         futures = self._admin.create_topics(new, request_timeout=ADMIN_TIMEOUT_S)
         actions = []
         for name, future in futures.items():

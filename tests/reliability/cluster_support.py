@@ -113,6 +113,11 @@ class Cluster:
         metadata = self.admin().list_topics(topic, timeout=10)
         return {p.id: p.leader for p in metadata.topics[topic].partitions.values()}
 
+    def replicas(self, topic: str) -> set[int]:
+        """The distinct replica counts of `topic`'s partitions."""
+        metadata = self.admin().list_topics(topic, timeout=10)
+        return {len(p.replicas) for p in metadata.topics[topic].partitions.values()}
+
     def isr_complete(self, *topics: str) -> bool:
         """Every partition of `topics` has all its replicas in sync (a restarted broker
         caught up)."""
@@ -221,7 +226,10 @@ def load_run(cluster: Cluster, logs: Path, seconds: float, workers: int = 1) -> 
     """A fresh RF-3 lake, `workers` ingest workers, a producer offering RATE/s for up to
     `seconds` (stopped earlier by `finish`); the workers are reaped however the test ends."""
     cluster.make_whole()
-    with prefixed_lake(cluster.endpoints, "cl", replication=LAYOUT.replication_factor) as lake:
+    # The catalogue names no replication: topics get the cluster's default, 3.
+    with prefixed_lake(cluster.endpoints, "cl") as lake:
+        for topic in (lake.dataset.topic.name, lake.dataset.dlq_topic):
+            assert cluster.replicas(topic) == {LAYOUT.replication_factor}, topic
         feed = v2_feed(lake, uuid.uuid4().hex[:8], int(RATE * seconds))
         run = LoadRun(cluster, lake, logs, feed.ids, FeedProducer(lake))
         try:

@@ -110,11 +110,10 @@ class Lake:
 
 
 @contextmanager
-def prefixed_lake(endpoints: Endpoints, kind: str = "flt", replication: int = 1) -> Iterator[Lake]:
-    """Bootstrap the catalogue under a fresh prefix (its topics with `replication` replicas);
-    yield its trades dataset."""
+def prefixed_lake(endpoints: Endpoints, kind: str = "flt") -> Iterator[Lake]:
+    """Bootstrap the catalogue under a fresh prefix; yield its trades dataset."""
     prefix = f"{kind}{uuid.uuid4().hex[:8]}_"
-    catalogue = bootstrapped(endpoints, prefix, replication)
+    catalogue = bootstrapped(endpoints, prefix)
     catalog = load_catalog(endpoints)
     try:
         yield Lake(endpoints, prefix, catalogue.dataset("trades"), catalog)

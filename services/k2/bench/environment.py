@@ -103,9 +103,8 @@ def unique_prefix(kind: str) -> str:
     return f"{kind}{uuid.uuid4().hex[:8]}_"
 
 
-def bootstrapped(endpoints: Endpoints, prefix: str, replication: int = 1) -> Catalogue:
-    """Topics (with `replication` replicas), subjects and tables of the catalogue under
-    `prefix`, created now."""
-    catalogue = load_catalogue().with_prefix(prefix).with_replication(replication)
+def bootstrapped(endpoints: Endpoints, prefix: str) -> Catalogue:
+    """Topics, subjects and tables of the catalogue under `prefix`, created now."""
+    catalogue = load_catalogue().with_prefix(prefix)
     bootstrap_stack(catalogue, endpoints)
     return catalogue

@@ -186,7 +186,10 @@ class Dataset(_Frozen):
     # Optional in the model (a catalogue of topics only still loads); an ingest worker of a
     # dataset without it refuses to start (`Dataset.ingest_spec`).
     ingest: IngestSpec | None = None
-    replication: int = Field(ge=1)
+    # Replicas of the dataset's topics. None: the cluster's own `default.replication.factor`,
+    # which every K2 stack sets to its shape (1 on a single node, 3 on the cluster profile and
+    # the Pulumi cluster stack), so one catalogue fits both; `k2 bootstrap --replication` pins it.
+    replication: int | None = Field(default=None, ge=1)
     compatibility: Compatibility
     namespace: str
 
@@ -277,7 +280,7 @@ def _build(document: Any, path: Path) -> Catalogue:
         raise ContractError(f"{path}: the catalogue must be a YAML mapping")
     defaults = {
         "namespace": document.get("namespace"),
-        "replication": document.get("replication", 1),
+        "replication": document.get("replication"),
         "compatibility": document.get("compatibility", Compatibility.BACKWARD_TRANSITIVE),
     }
     raw_datasets = document.get("datasets")
