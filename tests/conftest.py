@@ -9,13 +9,10 @@ stack, e.g. one `pulumi up` made), tests use that instead and start nothing.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +20,7 @@ import pytest
 from k2.replay.asx import default_data_dir
 from k2.settings import Endpoints, endpoint_env_names
 from k2stack.local.stack import LocalStack
+from k2stack.locking import file_lock
 
 STACK_DIR_VAR = "K2_TEST_STACK_DIR"
 
@@ -53,17 +51,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 _OWNED_DIR = pytest.StashKey[Path]()
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _bring_your_own() -> bool:
     return all(name in os.environ for name in endpoint_env_names())
 
@@ -82,7 +69,7 @@ def stack(stack_dir: Path | None) -> Endpoints:
     if stack_dir is None:
         return Endpoints()  # type: ignore[call-arg]  # read from K2_* variables
     log_file = stack_dir.parent / "stack.log"
-    with _locked(stack_dir.parent / "stack.lock"):
+    with file_lock(stack_dir.parent / "stack.lock"):
         local = LocalStack(
             stack_dir,
             ephemeral_ports=True,
