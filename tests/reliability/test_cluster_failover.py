@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 
 from k2.contracts.schemas import load_schema
 from k2.ingest.schemas import RegistrySchemaSource
@@ -152,8 +153,7 @@ def test_kill9_active_controller(cluster: Cluster, tmp_path: Path) -> None:
         new_controller, new_epoch = cluster.active_controller()
         # The quorum keeps serving metadata with two of three voters: a topic can be created.
         probe_topic = f"{run.lake.prefix}controller-probe"
-        created = cluster.admin().create_topics([_new_topic(probe_topic)], request_timeout=30)
-        created[probe_topic].result(60)
+        wait_until(lambda: _create_topic(cluster, probe_topic), RECOVERY_S, "a topic created")
         time.sleep(5)
         restart_s = timed(lambda: cluster.stack.start(BROKERS[controller]))
         wait_until(lambda: cluster.isr_complete(*run.topics), RECOVERY_S, "ISR 3 after restart")
@@ -172,10 +172,27 @@ def test_kill9_active_controller(cluster: Cluster, tmp_path: Path) -> None:
     assert new_controller != controller and new_epoch > epoch
 
 
-def _new_topic(name: str) -> Any:
+def _create_topic(cluster: Cluster, name: str) -> bool:
+    """One attempt to create `name`; True once it exists.
+
+    KRaft names a random live broker "the controller" to clients, and the client may still
+    hold the dead node's name for a metadata refresh or two (a CI run under load timed out
+    "waiting for controller" within one 30 s request): only a timeout is asked again. A
+    timed-out request may still have succeeded, so "already exists" counts as created.
+    """
     from confluent_kafka.admin import NewTopic
 
-    return NewTopic(name, 1, LAYOUT.replication_factor)
+    topic = NewTopic(name, 1, LAYOUT.replication_factor)
+    try:
+        cluster.admin().create_topics([topic], request_timeout=30)[name].result(60)
+    except KafkaException as e:
+        error = e.args[0]
+        if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            return True
+        if error.code() == KafkaError._TIMED_OUT:
+            return False
+        raise
+    return True
 
 
 def test_kill9_registry_instance_while_workers_start_and_lookups_run(

@@ -47,6 +47,7 @@ def test_the_k2_catalog_is_the_rest_catalog_with_the_principals_credential() -> 
     assert catalog["s3.path-style-access"] == "true"
     assert catalog["s3.access-key-id"] == "access"
     assert catalog["s3.secret-access-key"] == "s3-secret"
+    assert catalog["cache-enabled"] == "false"  # every read sees the latest commit
     assert conf["spark.master"] == "spark://cluster:7077"
     assert conf["spark.driver.memory"] == "1g"
     assert conf["spark.sql.shuffle.partitions"] == "2"
