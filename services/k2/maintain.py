@@ -5,8 +5,8 @@ Safe while ingest runs, by construction:
 * A compaction replaces *named files* with one rewrite of exactly their rows (an Iceberg
   OVERWRITE that deletes those files and adds the new one). It never touches files it did not
   read, so rows appended concurrently are kept. Its commit asserts the branch head it was
-  built on; if ingest committed meanwhile (CommitFailedException: ingest turns pyiceberg's own
-  retry off with `commit.retry.num-retries=0`), the same rewrite is re-staged on the refreshed
+  built on; if ingest committed meanwhile (CommitFailedException: K2 makes its commits single
+  attempts, `k2.commits.single_attempt`), the same rewrite is re-staged on the refreshed
   table. If one of its source files is gone (another compaction won), pyiceberg refuses the
   delete (ValidationException) and the rewrite is abandoned: nothing is lost or duplicated.
 * The exactly-once offsets (`k2.offset.<topic>.<partition>` table properties) are not part
@@ -35,6 +35,7 @@ from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import FileScanTask, Table
 
+from k2.commits import single_attempt
 from k2.errors import K2Error
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,10 @@ def _commit_rewrite(
     summary = {SUMMARY_MAINTENANCE: "compaction", SUMMARY_REWRITTEN: str(len(old))}
     for attempt in range(1, policy.max_attempts + 1):
         try:
-            with table.transaction() as tx, tx.update_snapshot(summary).overwrite() as rewrite:
+            with (
+                single_attempt(table).transaction() as tx,
+                tx.update_snapshot(summary).overwrite() as rewrite,
+            ):
                 for data_file in old:
                     rewrite.delete_data_file(data_file)
                 for data_file in new:

@@ -3,8 +3,8 @@
 Per partition the next offset lives in a table property `k2.offset.<topic>.<partition>`,
 set in the same transaction as the append (STACK.md: such properties change atomically with
 the append and keys of different writers accumulate). pyiceberg's silent commit retry is
-disabled (`commit.retry.num-retries=0`) because a stale writer's rebased append would land;
-instead, on CommitFailedException the sink refreshes, re-checks for each partition that the
+off for the sink's own commits (`k2.commits.single_attempt`; not on the table, so other
+engines keep theirs) because a stale writer's rebased append would land; instead, on CommitFailedException the sink refreshes, re-checks for each partition that the
 recorded offset is still where the batch starts, and retries (still owner) or drops it.
 
 The Parquet files are written once, before the first attempt (`k2.ingest.datafiles`): the
@@ -28,6 +28,7 @@ from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, In
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table import Table
 
+from k2.commits import single_attempt
 from k2.ingest.batcher import PartitionBatch, PendingBatch
 from k2.ingest.datafiles import WrittenFiles, write_data_files
 from k2.ingest.dedup import US_PER_DAY
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 
 OFFSET_PREFIX = "k2.offset."
 COUNT_PREFIX = "k2.count."
-RETRY_PROPERTY = "commit.retry.num-retries"
 SUMMARY_OFFSETS = "k2.offsets"
 SUMMARY_CONSUMED = "k2.records.consumed"
 SUMMARY_WRITTEN = "k2.records.written"
@@ -105,12 +105,7 @@ class IcebergSink:
     def table(self) -> Table:
         """The table, loaded once and refreshed before each commit."""
         if self._table is None:
-            table = self._catalog.load_table(self._identifier)
-            if table.properties.get(RETRY_PROPERTY) != "0":
-                with table.transaction() as tx:
-                    tx.set_properties({RETRY_PROPERTY: "0"})
-                table = self._catalog.load_table(self._identifier)
-            self._table = table
+            self._table = self._catalog.load_table(self._identifier)
         return self._table
 
     def close(self) -> None:
@@ -271,7 +266,7 @@ class IcebergSink:
             SUMMARY_DEAD: str(sum(b.dead_lettered for b in partitions.values())),
             SUMMARY_WRITER: self._writer_id,
         }
-        with table.transaction() as tx:
+        with single_attempt(table).transaction() as tx:
             if written.files:
                 with tx.update_snapshot(snapshot_properties=summary).fast_append() as append:
                     for data_file in written.files:

@@ -8,6 +8,7 @@ import pyarrow as pa
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table import Table
 
+from k2.commits import single_attempt
 from k2.replay.asx import AsxSource, Dataset
 from k2.replay.bad_rows import BadRowReport
 from k2.replay.records import TradeRecord
@@ -20,11 +21,12 @@ def asx_trades(data_dir: Path, symbol: str) -> list[TradeRecord]:
 
 
 def append(table: Table, rows: list[TradeRecord], properties: dict[str, str] | None = None) -> int:
-    """Append rows (and properties, atomically, as ingest does); returns the new snapshot id."""
+    """Append rows (and properties, atomically, in one attempt, as ingest does); returns the new
+    snapshot id. A conflict raises CommitFailedException."""
     arrow = pa.Table.from_pylist(
         [dict(r) for r in rows], schema=schema_to_pyarrow(table.schema(), include_field_ids=False)
     )
-    with table.transaction() as tx:
+    with single_attempt(table).transaction() as tx:
         tx.append(arrow)
         if properties:
             tx.set_properties(properties)

@@ -33,8 +33,6 @@ def test_compaction_during_appends_loses_and_duplicates_nothing(
 ) -> None:
     identifier = prefixed.dataset("trades").table_identifier
     table = iceberg.load_table(identifier)
-    with table.transaction() as tx:  # as the ingest sink does: no silent pyiceberg rebase
-        tx.set_properties({"commit.retry.num-retries": "0"})
     rows = [t for t in asx_trades(asx_data_dir, "BHP") if t["trade_id"].split("-")[2] == "20140310"]
     batches = [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
     early, late = batches[:20], batches[20:]

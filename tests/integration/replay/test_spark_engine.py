@@ -24,20 +24,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import CommitFailedException
+from typer.testing import CliRunner
 
 from k2.bootstrap import bootstrap_stack
 from k2.catalog import load_catalog
 from k2.children import k2_command, stop
+from k2.cli.main import app
 from k2.contracts.catalogue import Catalogue, load_catalogue
-from k2.engines import Engine
-from k2.engines.maintain import MaintainOptions, maintain_tables
+from k2.demo.progress import end_offsets, topic_progress
 from k2.engines.spark import SparkSettings, session, table_name
-from k2.maintain import CompactionPolicy, row_count
+from k2.maintain import row_count
 from k2.orphans import list_files
 from k2.query.ohlcv import Interval, vwap
 from k2.query.service import query_ohlcv, query_rows
 from k2.query.time_range import TimeRange
+from k2.replay.producer import RecordPublisher
 from k2.replay.records import TradeRecord
 from k2.settings import CatalogPrincipal, Endpoints
 
@@ -242,94 +243,128 @@ def test_spark_ohlcv_for_bhp_on_10_march_2014_equals_k2_and_prunes_partitions(
     assert metrics["skippedDataFiles"] + metrics["skippedDataManifests"] > 0, metrics
 
 
-def test_k2_maintain_with_spark_while_a_writer_commits_loses_and_duplicates_nothing(
+def _wait_rows(iceberg: Catalog, identifier: tuple[str, str], rows: int, what: str) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if row_count(iceberg.load_table(identifier)) >= rows:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"ingest did not commit {rows} rows within 180 s: {what}")
+
+
+def test_k2_maintain_with_spark_while_a_live_worker_ingests_loses_and_duplicates_nothing(
     spark: SparkSession,
     stack: Endpoints,
     iceberg: Catalog,
     prefixed: Catalogue,
     asx_data_dir: Path,
+    tmp_path: Path,
 ) -> None:
-    identifier = prefixed.dataset("trades").table_identifier
-    table = iceberg.load_table(identifier)
-    with table.transaction() as tx:  # as the ingest sink does: no silent pyiceberg rebase
-        tx.set_properties({"commit.retry.num-retries": "0"})
-    rows = [t for t in asx_trades(asx_data_dir, "BHP") if t["trade_id"].split("-")[2] == "20140310"]
-    batch = 60
-    batches = [rows[i : i + batch] for i in range(0, len(rows), batch)]
+    dataset = prefixed.dataset("trades")
+    identifier = dataset.table_identifier
+    trades = asx_trades(asx_data_dir, "BHP")  # five days: one partition per Sydney day
+    batches = [trades[i : i + 60] for i in range(0, len(trades), 60)]
     early, late = batches[:12], batches[12:]
-    for n, part in enumerate(early, start=1):
-        append(table, part, {OFFSET_KEY: str(n)})
-    table.refresh()
-    files_before = len(list(table.scan().plan_files()))
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [*k2_command(), "ingest", "run", "--table", "trades", "--prefix", _prefix(prefixed)],
+            env={**os.environ, **stack.as_env()},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    publisher = RecordPublisher(stack.kafka_bootstrap_servers, stack.schema_registry_url, prefixed)
+    published = 0
 
-    # A writer commits like an ingest worker (offsets in the same commit, retry on conflict)
-    # for as long as maintenance runs.
-    writer_table = iceberg.load_table(identifier)
-    done = threading.Event()
-    committed: list[tuple[int, float]] = []
-    errors: list[BaseException] = []
+    def publish(part: list[TradeRecord]) -> None:
+        nonlocal published
+        for record in part:
+            publisher.publish("trades", record)
+        publisher.flush()
+        published += len(part)
 
-    def commit(n: int, part: list[TradeRecord]) -> None:
-        for _attempt in range(100):
-            writer_table.refresh()
+    try:
+        # Small commits first: one file per batch, so the table has something to compact.
+        for part in early:
+            publish(part)
+            _wait_rows(iceberg, identifier, published, "the early batches")
+        files_before = len(list(iceberg.load_table(identifier).scan().plan_files()))
+        assert files_before >= len(early)
+
+        # The feed goes on (a batch every 0.5 s, the worker commits each) while maintenance
+        # runs; a watcher records when the worker's offsets move.
+        hurry, stop_watching = threading.Event(), threading.Event()
+        moves: list[float] = []
+        errors: list[BaseException] = []
+
+        def feed() -> None:
             try:
-                append(writer_table, part, {OFFSET_KEY: str(n)})
-            except CommitFailedException:
-                continue
-            committed.append((n, time.monotonic()))
-            return
-        raise AssertionError("the writer could not commit")
+                for part in late:
+                    publish(part)
+                    if not hurry.is_set():
+                        time.sleep(0.5)
+            except BaseException as e:  # surfaced in the main thread
+                errors.append(e)
 
-    def write() -> None:
-        try:
-            for n, part in enumerate(late, start=len(early) + 1):
-                if done.is_set() and len(committed) >= 3:
-                    return
-                commit(n, part)
-                time.sleep(0.5)  # a worker commits a batch at a time, not back to back
-        except BaseException as e:  # surfaced in the main thread
-            errors.append(e)
+        def watch() -> None:
+            last: dict[str, str] = {}
+            while not stop_watching.is_set():
+                props = iceberg.load_table(identifier).properties
+                offsets = {k: v for k, v in props.items() if k.startswith("k2.offset.")}
+                if offsets != last:
+                    moves.append(time.monotonic())
+                    last = offsets
+                time.sleep(0.2)
 
-    writer = threading.Thread(target=write)
-    writer.start()
-    started = time.monotonic()
-    said: list[str] = []
-    # What `k2 maintain --engine spark --master local[2] --min-files 2 --retain-last 3
-    # --expire-older-than-hours 0` runs (the CLI parses its options into exactly this).
-    maintain_tables(
-        stack,
-        [identifier],
-        MaintainOptions(
-            policy=CompactionPolicy(min_files=2),
-            expire_older_than=timedelta(0),
-            retain_last=3,
-        ),
-        engine=Engine.SPARK,
-        master="local[2]",
-        say=said.append,
-    )
-    output = "\n".join(said)
-    finished = time.monotonic()
-    done.set()
-    writer.join()
-    assert not errors, errors
-    during = [n for n, at in committed if started <= at <= finished]
-    assert during, "the writer did not commit while maintenance ran"
+        feeder = threading.Thread(target=feed)
+        watcher = threading.Thread(target=watch)
+        feeder.start()
+        watcher.start()
+        started = time.monotonic()
+        # The command a user runs (in process: it reuses this module's Spark session).
+        result = CliRunner().invoke(
+            app,
+            [
+                "maintain",
+                "--engine", "spark",
+                "--master", "local[2]",
+                "--dataset", "trades",
+                "--min-files", "2",
+                "--retain-last", "3",
+                "--expire-older-than-hours", "0",
+                "--no-orphans",
+                "--prefix", _prefix(prefixed),
+            ],
+            env=stack.as_env(),
+        )  # fmt: skip
+        finished = time.monotonic()
+        hurry.set()
+        feeder.join()
+        assert not errors, errors
+        output = " ".join(result.output.split())  # the console wraps long lines
+        assert result.exit_code == 0, output
+        _wait_rows(iceberg, identifier, len(trades), "every published trade")
+        stop_watching.set()
+        watcher.join()
+    finally:
+        publisher.close()
+        stop(worker)
+    assert published == len(trades)
+    during = [at for at in moves if started <= at <= finished]
+    assert during, f"the worker committed nothing while maintenance ran: {output}"
     rewritten = re.search(r"(\d+) small files rewritten into (\d+)", output)
     assert rewritten is not None, output
     assert int(rewritten[1]) >= files_before > int(rewritten[2]) > 0
 
-    table.refresh()
-    last = max(n for n, _ in committed)
-    expected = [t["trade_id"] for part in batches[:last] for t in part]
+    table = iceberg.load_table(identifier)
     ids = table.scan(selected_fields=("trade_id",)).to_arrow()["trade_id"].to_pylist()
     assert len(ids) == len(set(ids)) == row_count(table)  # nothing duplicated
-    assert sorted(ids) == sorted(expected)  # nothing lost
-    assert table.properties[OFFSET_KEY] == str(last)  # K2's offsets survived Spark's commits
-    assert len(table.snapshots()) <= 3 + len(during)  # expiry ran (it keeps the newest 3)
-    # Spark reads the same rows back, sorted files and all.
+    assert sorted(ids) == sorted(t["trade_id"] for t in trades)  # nothing lost
+    ends = end_offsets(stack.kafka_bootstrap_servers, dataset.topic.name)
+    assert topic_progress(table, dataset.topic.name, ends).caught_up  # offsets intact
+    # Spark reads the same rows back, compacted files and all.
     count = spark.sql(f"SELECT count(*) AS n FROM {table_name(identifier)}").first()
-    assert count is not None and count["n"] == len(expected)
+    assert count is not None and count["n"] == len(trades), log.read_text()[-2000:]
 
 
 def test_spark_removes_old_orphans_and_keeps_fresh_ones(

@@ -63,12 +63,13 @@ def rewrite_data_files(
 ) -> SparkRewrite:
     """Compact small files per partition, sorted by the table's sort order.
 
-    K2's tables turn Iceberg's commit retry off (`commit.retry.num-retries=0`, the ingest
-    sink's fencing), and Spark's rewrite honours that: an ingest commit landing between the
-    rewrite's refresh and its commit (one catalog round trip) fails it. The rewrite is then run
-    again on the new head, up to `policy.max_attempts` times; a failed attempt commits nothing
-    and its files are left for orphan removal. One commit for all groups (no partial progress):
-    a lost race must fail loudly here, where partial progress would only log it.
+    An ingest commit landing while the rewrite runs is absorbed by Iceberg's own commit retry
+    (it re-validates that the rewritten files are still live; appends never conflict). A table
+    whose `commit.retry.num-retries` is 0 (K2 set that on tables before `k2.commits`; unset it
+    with `ALTER TABLE ... UNSET TBLPROPERTIES`) fails on each such commit: the rewrite is then
+    run again on the new head, up to `policy.max_attempts` times; a failed attempt commits
+    nothing and its files are left for orphan removal. One commit for all groups (no partial
+    progress): a lost race must fail loudly here, where partial progress would only log it.
     """
     options = {
         "min-input-files": str(policy.min_files),
