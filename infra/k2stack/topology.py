@@ -149,7 +149,15 @@ TOPOLOGY: tuple[ServiceSpec, ...] = (
         version="3.3.3",
         upstream_image="apicurio/apicurio-registry:3.3.3",
         ports={"http": 18081, "management": 19000},
-        health=Probe(kind="http", port="http", path=CCOMPAT_PATH + "/subjects", registry_auth=True),
+        # Quarkus starts Apicurio in ~20 s on an idle 2-core machine, but took 124 s in a CI
+        # run with three Docker stacks starting at once: the liveness bound allows for that.
+        health=Probe(
+            kind="http",
+            port="http",
+            path=CCOMPAT_PATH + "/subjects",
+            registry_auth=True,
+            timeout_s=240.0,
+        ),
         depends_on=(ServiceName.POSTGRES,),
         data_dirs=(),
         memory_mb=768,
@@ -322,6 +330,9 @@ class Credentials(BaseModel):
     # its next start; the catalog refuses to serve without them.
     catalog_token_key: str | None = None
     catalog_secrets: Mapping[str, str] = Field(default_factory=dict)
+    # Kafka SCRAM passwords by user name (`k2stack.kafka_security.PRINCIPALS`): the local
+    # cluster profile formats its nodes with them. Empty: Kafka listens PLAINTEXT.
+    kafka_scram_passwords: Mapping[str, str] = Field(default_factory=dict)
 
     def catalog_credential(self, principal: CatalogPrincipal) -> str | None:
         """`principal`'s catalog credential (`k2-<principal>:<secret>`), if the stack has it."""

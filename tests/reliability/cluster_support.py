@@ -29,8 +29,8 @@ from typing import Any
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from k2 import kafka
 from k2.settings import Endpoints
+from k2stack import kafka_security as sasl
 from k2stack.local.stack import LocalStack
 from k2stack.topology import LAYOUTS, Profile, ServiceName
 
@@ -45,6 +45,7 @@ from .faults_support import (
     verdict,
     wait_until,
 )
+from .kafka_principals import client_settings
 
 LAYOUT = LAYOUTS[Profile.CLUSTER]
 BROKERS = tuple(f"kafka-{i}" for i in range(LAYOUT.kafka_brokers))
@@ -87,11 +88,28 @@ class Cluster:
     up_s: float
     _admin: AdminClient | None = None
 
+    @property
+    def passwords(self) -> dict[str, str]:
+        """Each Kafka principal's SCRAM password, by user (the profile runs SASL/SCRAM)."""
+        return dict(self.stack.context().credentials.kafka_scram_passwords)
+
+    def client(self, user: str | None, password: str | None = None) -> dict[str, str]:
+        """librdkafka settings for `user` (None: no authentication at all)."""
+        bootstrap = self.endpoints.kafka_bootstrap_servers
+        return client_settings(bootstrap, self.passwords, user, password)
+
+    def kafka_env(self, principal: sasl.Principal = sasl.ADMIN) -> dict[str, str]:
+        """The `K2_KAFKA_*` security variables of a K2 process acting as `principal`."""
+        return sasl.client_env(principal, self.passwords[principal.user])
+
     def admin(self) -> AdminClient:
         """One admin client for the session (librdkafka follows brokers dying and returning;
         a new client per poll would cost a connection set each time)."""
         if self._admin is None:
-            self._admin = kafka.admin(self.endpoints.kafka_bootstrap_servers)
+            login = sasl.client_config(sasl.ADMIN.user, self.passwords[sasl.ADMIN.user])
+            self._admin = AdminClient(
+                {"bootstrap.servers": self.endpoints.kafka_bootstrap_servers, **login}
+            )
         return self._admin
 
     def make_whole(self) -> None:

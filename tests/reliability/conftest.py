@@ -15,6 +15,9 @@ from k2.contracts.catalogue import Catalogue, load_catalogue
 from k2.serde.serializer import registry_client
 from k2.settings import CatalogPrincipal, Endpoints
 
+from .cluster_support import Cluster, cluster_stack
+from .faults_support import record_figures
+
 
 @dataclass
 class Lake:
@@ -35,3 +38,12 @@ def lake(stack: Endpoints, unique: str) -> Iterator[Lake]:
     with registry_client(stack.schema_registry_url) as registry:
         yield Lake(stack, unique, catalogue, catalog, registry)
     catalog.close()  # pyiceberg's public lifecycle: closes the REST session
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """The session's one cluster-profile stack, for the modules of the `cluster-stack` xdist
+    group (one worker owns it; its tests run one at a time)."""
+    with cluster_stack() as running:
+        record_figures("cluster_profile_up", up_s=round(running.up_s, 1))
+        yield running

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ from .cluster_support import (
     REGISTRIES,
     Cluster,
     acked_between,
-    cluster_stack,
     load_run,
     timed,
 )
@@ -51,12 +50,12 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
-    """The session's one cluster-profile stack (this module's xdist group owns it)."""
-    with cluster_stack() as running:
-        record_figures("cluster_profile_up", up_s=round(running.up_s, 1))
-        yield running
+@pytest.fixture(autouse=True)
+def _as_admin(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests' producers, admin calls and workers authenticate as the admin principal (the
+    profile runs SASL/SCRAM; the principals' own limits are tested in test_cluster_principals)."""
+    for name, value in cluster.kafka_env().items():
+        monkeypatch.setenv(name, value)
 
 
 def test_profile_shape_env_and_memory(cluster: Cluster) -> None:

@@ -114,6 +114,16 @@ class StackContext:
     def port(self, service: ServiceName, name: str) -> int:
         return self.ports[service][name]
 
+    def kafka_admin_config(self) -> dict[str, str]:
+        """librdkafka settings for K2's own admin client of this stack's Kafka (probes, ACLs):
+        the node's SCRAM admin login, or the stack's; empty for PLAINTEXT."""
+        from k2stack import kafka_security as sasl
+
+        if self.kafka is not None:
+            return self.kafka.admin_client_config()
+        password = self.credentials.kafka_scram_passwords.get(sasl.ADMIN.user)
+        return sasl.client_config(sasl.ADMIN.user, password) if password else {}
+
     def host(self, service: ServiceName) -> str:
         """The host name another service uses to reach `service`."""
         return self.hosts.get(service, LOOPBACK)

@@ -37,10 +37,10 @@ def check(probe: Probe, service: ServiceName, ctx: StackContext) -> str | None:
             # A refused connection makes librdkafka log to stderr: knock first.
             with socket.create_connection((LOOPBACK, port), timeout=2):
                 pass
-            # A plain client, not `k2.kafka`'s: the local broker listens PLAINTEXT only, and
-            # K2_KAFKA_* in the caller's shell (set for a SCRAM cluster) must not reach it.
-            # In K2's image with SCRAM on, the probe authenticates as the admin principal.
-            security = ctx.kafka.admin_client_config() if ctx.kafka else {}
+            # Not `k2.kafka`'s client: the stack's own settings decide, never K2_KAFKA_* in the
+            # caller's shell (set for another stack). With SCRAM on (the cluster profile, K2's
+            # images) the probe authenticates as the admin principal.
+            security = ctx.kafka_admin_config()
             admin = AdminClient(
                 {"bootstrap.servers": f"{LOOPBACK}:{port}", "socket.timeout.ms": 2000, **security}
             )
@@ -125,7 +125,7 @@ def wait_kafka_cluster(ctx: StackContext, brokers: int, timeout_s: float = 120.0
                 {
                     "bootstrap.servers": f"{LOOPBACK}:{ctx.port(ServiceName.KAFKA, 'broker')}",
                     "socket.timeout.ms": 2000,
-                    **(ctx.kafka.admin_client_config() if ctx.kafka else {}),
+                    **ctx.kafka_admin_config(),
                 }
             )
             found = len(admin.list_topics(timeout=3).brokers)

@@ -21,6 +21,7 @@ from typing import Any
 
 from k2.errors import StackError
 from k2stack import catalog_auth
+from k2stack import kafka_security as sasl
 from k2stack.local import health, processes
 from k2stack.local.context import StackContext, default_cache_dir
 from k2stack.local.launcher import Launcher
@@ -100,13 +101,21 @@ class LocalStack:
         )
         manifest: dict[str, object] = {
             "ports": process_ports(LAYOUTS[profile], self._ephemeral_ports),
-            "credentials": credentials.model_dump(),
         }
         if profile is not Profile.SINGLE:
             from k2stack.local.services.kafka import new_cluster_id  # the CLI starts without it
 
-            # Every node of the cluster formats its storage with this one id.
+            # Every node of the cluster formats its storage with this one id and, as the Pulumi
+            # `cluster` stack promises, with SASL/SCRAM credentials for K2's principals.
             manifest.update(profile=profile.value, kafka_cluster_id=new_cluster_id())
+            credentials = credentials.model_copy(
+                update={
+                    "kafka_scram_passwords": {
+                        p.user: secrets.token_urlsafe(24) for p in sasl.PRINCIPALS
+                    }
+                }
+            )
+        manifest["credentials"] = credentials.model_dump()
         self.manifest_path.write_text(json.dumps(manifest, indent=2))
         self.manifest_path.chmod(0o600)
         return self.context()
@@ -230,6 +239,11 @@ class LocalStack:
                 brokers = self.layout.kafka_brokers
                 took = health.wait_kafka_cluster(ctx, brokers)
                 self._log(f"kafka: all {brokers} brokers registered after {took:.1f}s")
+                # ACLs live in the metadata log: granted when the whole cluster starts, not
+                # again when one node restarts (failover timings stay the node's own).
+                if ctx.credentials.kafka_scram_passwords and len(started) == brokers:
+                    bootstrap = self.env()["K2_KAFKA_BOOTSTRAP_SERVERS"]
+                    self._log(f"kafka: {_grant_acls(ctx, bootstrap)} ACL bindings in place")
         except BaseException:
             for unit_ctx in started:
                 processes.stop(unit_ctx.pid_file(spec.name))
@@ -374,9 +388,13 @@ class LocalStack:
         return out
 
     def env(self) -> dict[str, str]:
+        """The `K2_*` variables of this stack; with SCRAM, its operators act as the admin
+        principal (as on the Docker stack's host, `k2stack.docker.stack_spec.host_endpoints`)."""
         ctx = self.context()
         replicas = replica_addresses(self.layout, self._ports())
-        return endpoints(ctx.ports, ctx.credentials, replicas=replicas)
+        env = endpoints(ctx.ports, ctx.credentials, replicas=replicas)
+        password = ctx.credentials.kafka_scram_passwords.get(sasl.ADMIN.user)
+        return {**env, **(sasl.client_env(sasl.ADMIN, password) if password else {})}
 
     def _order(self) -> tuple[ServiceSpec, ...]:
         """The services this stack runs, dependencies first."""
@@ -413,6 +431,18 @@ def _with_dependencies(names: Collection[ServiceName]) -> frozenset[ServiceName]
             out.add(name)
             pending.extend(SERVICES[name].depends_on)
     return frozenset(out)
+
+
+def _grant_acls(ctx: StackContext, bootstrap: str) -> int:
+    """Grant K2's principals their ACLs from the catalogue, as the admin (idempotent): what
+    the Docker stack's `k2-stack kafka-acls` job does. Returns how many bindings."""
+    from confluent_kafka.admin import AdminClient
+
+    from k2.contracts.catalogue import load_catalogue
+    from k2stack.kafka_acls import acl_grants, apply_acls, ingest_group_prefix
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, **ctx.kafka_admin_config()})
+    return apply_acls(admin, acl_grants(load_catalogue(), ingest_group_prefix()))
 
 
 def _registry_credentials() -> dict[str, str]:

@@ -75,7 +75,9 @@ def unit_context(
         return base
     ctx = replace(base, ports={**base.ports, unit.service: ports[unit.name]}, replica=unit.replica)
     if unit.service is ServiceName.KAFKA:
-        ctx = replace(ctx, kafka=cluster_node(unit.index, layout, ports, kafka_cluster_id))
+        passwords = base.credentials.kafka_scram_passwords
+        node = cluster_node(unit.index, layout, ports, kafka_cluster_id, passwords or None)
+        ctx = replace(ctx, kafka=node)
     return ctx
 
 
@@ -84,8 +86,10 @@ def cluster_node(
     layout: Layout,
     ports: Mapping[str, Mapping[str, int]],
     cluster_id: str | None,
+    scram_passwords: Mapping[str, str] | None = None,
 ) -> KafkaNode:
-    """Node `index` of a local Kafka cluster: broker and controller, voters on loopback."""
+    """Node `index` of a local Kafka cluster: broker and controller, voters on loopback;
+    SASL/SCRAM on its client listener when `scram_passwords` are given."""
     count = layout.kafka_brokers
 
     def own(i: int) -> Mapping[str, int]:
@@ -99,6 +103,7 @@ def cluster_node(
         replication_factor=layout.replication_factor,
         min_insync_replicas=layout.min_insync_replicas,
         cluster_id=cluster_id,
+        scram_passwords=scram_passwords,
     )
 
 

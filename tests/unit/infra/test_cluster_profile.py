@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from typer.testing import CliRunner
 
 from k2.errors import StackError
 from k2.settings import Endpoints
+from k2stack import kafka_security as sasl
 from k2stack.cli import app
 from k2stack.local.context import StackContext, default_state_dir
 from k2stack.local.ports import MULTI_PROCESS_PORT_OFFSET, default_ports, process_ports
@@ -145,3 +147,46 @@ def test_the_profile_is_the_local_backends_option() -> None:
     result = CliRunner().invoke(app, ["up", "--backend", "docker", "--profile", "cluster"])
     assert result.exit_code == 1
     assert "pulumi up --stack cluster" in result.output
+
+
+def test_the_cluster_profile_runs_sasl_scram_and_its_env_logs_in_as_the_admin(
+    tmp_path: Path,
+) -> None:
+    passwords = {p.user: f"{p.user}-password-0123" for p in sasl.PRINCIPALS}
+    secured = CREDENTIALS.model_copy(update={"kafka_scram_passwords": passwords})
+    (tmp_path / "stack").mkdir()
+    (tmp_path / "stack" / "stack.json").write_text(
+        json.dumps(
+            {
+                "profile": "cluster",
+                "ports": process_ports(CLUSTER, False),
+                "credentials": secured.model_dump(),
+                "kafka_cluster_id": "cluster-id-1",
+            }
+        )
+    )
+    stack = LocalStack(tmp_path / "stack", log=lambda _: None)
+    for broker in stack.process_names("kafka"):
+        ctx = stack.process_context(broker)
+        assert ctx.kafka is not None and ctx.kafka.scram_passwords == passwords
+        props = server_properties(ctx)
+        assert props["listener.security.protocol.map"] == (
+            "PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT"
+        )
+        assert props["allow.everyone.if.no.acl.found"] == "false"
+    admin = sasl.client_config(sasl.ADMIN.user, passwords[sasl.ADMIN.user])
+    assert stack.context().kafka_admin_config() == admin  # probes and the ACL grant
+    env = stack.env()
+    assert env["K2_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    assert env["K2_KAFKA_SASL_USERNAME"] == sasl.ADMIN.user
+    assert env["K2_KAFKA_SASL_PASSWORD"] == passwords[sasl.ADMIN.user]
+
+
+def test_a_single_node_stack_stays_plaintext(tmp_path: Path) -> None:
+    (tmp_path / "stack").mkdir()
+    (tmp_path / "stack" / "stack.json").write_text(
+        json.dumps({"ports": process_ports(SINGLE, False), "credentials": CREDENTIALS.model_dump()})
+    )
+    stack = LocalStack(tmp_path / "stack", log=lambda _: None)
+    assert stack.context().kafka_admin_config() == {}
+    assert not any(name.startswith("K2_KAFKA_S") for name in stack.env())
