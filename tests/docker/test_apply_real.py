@@ -14,7 +14,8 @@ from k2stack.docker import apply
 from k2stack.docker.spec import STACK_LABEL, PortBinding, StackSpec
 from tests.docker.support import SERVICE_SCRIPT, container, new_prefix
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
+# The module's containers are one module-scoped stack, destroyed by its last test: one worker.
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(300), pytest.mark.xdist_group("docker-apply")]
 
 UPLOAD = "/opt/k2/conf/greeting.txt"
 

@@ -21,7 +21,9 @@ from k2stack.docker.backend import DockerStack
 from k2stack.pulumi.automation import generated_secrets, required_secret_keys
 from k2stack.pulumi.stacks import free_port_offset
 
-pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("docker-backend")]
+# With the cluster security module: stacks of their own come up one at a time beside the
+# session's ci stack (three at once overloaded two cores: a registry took 124 s to start).
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("docker-own-stacks")]
 
 
 def test_docker_backend_stands_the_dev_spec_up_and_removes_it(tmp_path: Path) -> None:
