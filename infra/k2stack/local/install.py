@@ -2,7 +2,9 @@
 
 Everything lands in the shared cache (outside git) under a name that includes a hash of what
 was asked for, and is marked complete only after the fetch succeeded: a half-finished or
-corrupt download is never mistaken for a good one, and a second run does nothing.
+corrupt download is never mistaken for a good one, and a second run does nothing. One process
+fetches a given artifact at a time (a lock beside it): with empty caches, two xdist workers
+asking for Prometheus at once extracted over each other (FileExistsError in a cold CI run).
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from k2.errors import StackError
+from k2stack.locking import file_lock
 
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 _COMPLETE = ".complete"
@@ -42,6 +47,13 @@ def is_complete(path: Path) -> bool:
     return (path / _COMPLETE).is_file()
 
 
+@contextmanager
+def _exclusive(target: Path) -> Iterator[None]:
+    """Hold `target`'s fetch lock: the caller re-checks `is_complete` inside it."""
+    with file_lock(target.with_name(target.name + ".lock")):
+        yield
+
+
 def maven_classpath(cache_dir: Path, name: str, pom: Path) -> Path:
     """Resolve a pom's dependencies from Maven Central into a directory of jars.
 
@@ -50,48 +62,57 @@ def maven_classpath(cache_dir: Path, name: str, pom: Path) -> Path:
     target = cache_dir / "maven" / f"{name}-{_digest(pom.read_text())}"
     if is_complete(target):
         return target
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    run_step(
-        [
-            "mvn",
-            "-B",
-            "-f",
-            str(pom),
-            f"{MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies",
-            f"-DoutputDirectory={target}",
-            "-DincludeScope=runtime",
-        ],
-        f"resolving {name} from Maven Central",
-    )
-    if not any(target.glob("*.jar")):
-        raise StackError(f"resolving {name} from Maven Central produced no jars in {target}")
-    return _mark_complete(target)
+    with _exclusive(target):
+        if is_complete(target):
+            return target
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        run_step(
+            [
+                "mvn",
+                "-B",
+                "-f",
+                str(pom),
+                f"{MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies",
+                f"-DoutputDirectory={target}",
+                "-DincludeScope=runtime",
+            ],
+            f"resolving {name} from Maven Central",
+        )
+        if not any(target.glob("*.jar")):
+            raise StackError(f"resolving {name} from Maven Central produced no jars in {target}")
+        return _mark_complete(target)
 
 
 def maven_artifact(cache_dir: Path, coordinates: str) -> Path:
     """Download one artifact (`group:artifact:version[:type[:classifier]]`); return its path."""
     target = cache_dir / "maven" / f"artifact-{_digest(coordinates)}"
+
+    def downloaded() -> Path:
+        return next(p for p in target.iterdir() if p.name != _COMPLETE)
+
     if is_complete(target):
-        files = [p for p in target.iterdir() if p.name != _COMPLETE]
+        return downloaded()
+    with _exclusive(target):
+        if is_complete(target):
+            return downloaded()
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        run_step(
+            [
+                "mvn",
+                "-B",
+                f"{MAVEN_DEPENDENCY_PLUGIN}:copy",
+                f"-Dartifact={coordinates}",
+                f"-DoutputDirectory={target}",
+            ],
+            f"downloading {coordinates} from Maven Central",
+        )
+        files = list(target.iterdir())
+        if len(files) != 1:
+            raise StackError(f"downloading {coordinates} left {len(files)} files in {target}")
+        _mark_complete(target)
         return files[0]
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    run_step(
-        [
-            "mvn",
-            "-B",
-            f"{MAVEN_DEPENDENCY_PLUGIN}:copy",
-            f"-Dartifact={coordinates}",
-            f"-DoutputDirectory={target}",
-        ],
-        f"downloading {coordinates} from Maven Central",
-    )
-    files = list(target.iterdir())
-    if len(files) != 1:
-        raise StackError(f"downloading {coordinates} left {len(files)} files in {target}")
-    _mark_complete(target)
-    return files[0]
 
 
 def unpacked_artifact(cache_dir: Path, coordinates: str, name: str) -> Path:
@@ -103,11 +124,14 @@ def unpacked_artifact(cache_dir: Path, coordinates: str, name: str) -> Path:
     target = cache_dir / "unpacked" / f"{name}-{_digest(coordinates)}"
     if is_complete(target):
         return target
-    archive = maven_artifact(cache_dir, coordinates)
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    run_step(["tar", "-xzf", str(archive), "-C", str(target)], f"unpacking {archive.name}")
-    return _mark_complete(target)
+    with _exclusive(target):
+        if is_complete(target):
+            return target
+        archive = maven_artifact(cache_dir, coordinates)
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        run_step(["tar", "-xzf", str(archive), "-C", str(target)], f"unpacking {archive.name}")
+        return _mark_complete(target)
 
 
 def debian_package(cache_dir: Path, package: str, version: str) -> Path:
@@ -118,11 +142,17 @@ def debian_package(cache_dir: Path, package: str, version: str) -> Path:
     target = cache_dir / "debian" / f"{package}-{version}"
     if is_complete(target):
         return target
+    with _exclusive(target):
+        if is_complete(target):
+            return target
+        return _fetch_debian_package(target, f"{package}={version}")
+
+
+def _fetch_debian_package(target: Path, spec: str) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     downloads = target.with_name(target.name + ".download")
     shutil.rmtree(downloads, ignore_errors=True)
     downloads.mkdir(parents=True)
-    spec = f"{package}={version}"
     try:
         run_step(["apt-get", "download", spec], f"downloading {spec} from Debian", cwd=downloads)
     except StackError:

@@ -106,7 +106,11 @@ def compile_wrapper(cache_dir: Path, classpath: Path) -> Path:
         # mkdtemp makes it 0700: readable by every user that runs the catalog (K2's image
         # copies it for an unprivileged user).
         staging.chmod(0o755)
-        staging.rename(target)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not target.is_dir():  # else another process compiled the same sources first
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
