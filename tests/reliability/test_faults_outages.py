@@ -258,6 +258,7 @@ def test_a_stalled_catalog_pauses_the_worker_with_memory_bounded(
             wait_until(lambda: lake.consumed() >= LEAD_RECORDS, 180, "lead records committed")
             wait_until(lambda: bool(scraper.sample()), 30, "worker metrics served")
             rss_before = _vm_rss_mb(worker.pid)
+            consumed_before = metric(scraper.sample(), "k2_records_consumed_total")
             assert stack.stop_service(ServiceName.ICEBERG_REST)
             stopped = True
             producer.all_at_once(flood)
@@ -269,6 +270,8 @@ def test_a_stalled_catalog_pauses_the_worker_with_memory_bounded(
                 paused_seen |= metric(samples, "k2_consumer_paused") == 1
                 peak_waiting = max(peak_waiting, metric(samples, "k2_buffered_bytes"))
                 peak_rss = max(peak_rss, _vm_rss_mb(worker.pid))
+            # Records the worker took from Kafka during the outage (counted at poll time).
+            taken = metric(samples, "k2_records_consumed_total") - consumed_before
             assert worker.alive(), f"worker died while the catalog was down: {worker.log_file}"
             stack.start_service(ServiceName.ICEBERG_REST)
             stopped = False
@@ -288,6 +291,7 @@ def test_a_stalled_catalog_pauses_the_worker_with_memory_bounded(
         peak_bytes_waiting=peak_waiting,
         paused_seen=paused_seen,
         peak_lag=scraper.peak_lag,
+        taken_during_outage=taken,
         rss_before_mb=round(rss_before, 1),
         peak_rss_during_outage_mb=round(peak_rss, 1),
         **result.figures(),
@@ -295,7 +299,10 @@ def test_a_stalled_catalog_pauses_the_worker_with_memory_bounded(
     assert paused_seen, "the worker never paused its partitions"
     # Bounded: the limit plus the poll chunk that crossed it (10k trades, ~2 MB).
     assert peak_waiting <= BACKPRESSURE_LIMIT + 4 * 1024 * 1024, peak_waiting
-    assert scraper.peak_lag >= BACKPRESSURE_RECORDS / 2  # the flood waited in Kafka
+    # The flood waited in Kafka, not in the worker. Counted as records polled: the lag gauge
+    # (librdkafka's view) stops moving once partitions are paused, so its peak depends on
+    # when the pause came (88,511 of 200,000 in one CI run), not on what the worker held.
+    assert taken <= BACKPRESSURE_RECORDS / 2, taken
     assert peak_rss - rss_before < 150, (rss_before, peak_rss)
     assert metric(final, "k2_consumer_paused") == 0
     assert (result.lost, result.duplicated, result.unexpected) == (0, 0, 0), result.examples
