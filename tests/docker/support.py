@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Mapping
 
+from k2stack.docker.base_image import BASE_IMAGE_VAR, K2_BASE_IMAGE
 from k2stack.docker.spec import STACK_LABEL, ContainerSpec, Healthcheck
 
-BASE_IMAGE = "k2/base:bookworm-manual"
+# The base image `task test:docker` builds (or takes from K2_DOCKER_BASE_IMAGE) before any
+# test runs. Not a hand-made tag: a cold engine has only what K2 builds.
+BASE_IMAGE = os.environ.get(BASE_IMAGE_VAR) or K2_BASE_IMAGE
 # PID 1 ignores SIGTERM unless it traps it: without the trap every stop would wait out the
 # whole stop timeout.
 SERVICE_SCRIPT = "trap 'exit 0' TERM; touch /tmp/ready; sleep 600 & wait"

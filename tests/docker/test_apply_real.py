@@ -12,7 +12,7 @@ from k2.errors import StackError
 from k2.net import free_port
 from k2stack.docker import apply
 from k2stack.docker.spec import STACK_LABEL, PortBinding, StackSpec
-from tests.docker.support import SERVICE_SCRIPT, container, new_prefix
+from tests.docker.support import BASE_IMAGE, SERVICE_SCRIPT, container, new_prefix
 
 # The module's containers are one module-scoped stack, destroyed by its last test: one worker.
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(300), pytest.mark.xdist_group("docker-apply")]
@@ -133,7 +133,7 @@ def test_rerun_replaces_its_own_container_but_never_a_foreign_one(
     first = apply.run_container(client, again)
     assert apply.run_container(client, again) != first
     foreign = f"{stack.prefix}-foreign"
-    client.containers.create("k2/base:bookworm-manual", ["true"], name=foreign)
+    client.containers.create(BASE_IMAGE, ["true"], name=foreign)
     try:
         with pytest.raises(StackError, match="not part of stack"):
             apply.run_container(client, container(stack.prefix, "foreign", "true", job=True))
