@@ -254,13 +254,11 @@ def kafka_acls_command() -> None:
     """Grant K2's principals their Kafka ACLs as the admin (K2_KAFKA_*); idempotent."""
     import os
 
-    from k2.contracts.catalogue import load_catalogue
     from k2.kafka import admin
-    from k2stack.kafka_acls import acl_grants, apply_acls, ingest_group_prefix
+    from k2stack.kafka_acls import grant_catalogue_acls
 
     try:
-        client = admin(os.environ["K2_KAFKA_BOOTSTRAP_SERVERS"])
-        count = apply_acls(client, acl_grants(load_catalogue(), ingest_group_prefix()))
+        count = grant_catalogue_acls(admin(os.environ["K2_KAFKA_BOOTSTRAP_SERVERS"]))
     except KeyError as e:
         raise _fail(K2Error("K2_KAFKA_BOOTSTRAP_SERVERS is not set")) from e
     except K2Error as e:

@@ -85,3 +85,11 @@ def apply_acls(admin: AdminClient, grants: Sequence[AclGrant]) -> int:
         except KafkaException as e:
             raise StackError(f"kafka: creating ACL {binding} failed: {e}") from e
     return len(bindings)
+
+
+def grant_catalogue_acls(admin: AdminClient) -> int:
+    """Grant every principal its ACLs for the contracts catalogue (idempotent); how many
+    bindings. The Docker stack's `k2-stack kafka-acls` job and the local cluster profile."""
+    from k2.contracts.catalogue import load_catalogue
+
+    return apply_acls(admin, acl_grants(load_catalogue(), ingest_group_prefix()))

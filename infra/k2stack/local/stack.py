@@ -438,11 +438,11 @@ def _grant_acls(ctx: StackContext, bootstrap: str) -> int:
     the Docker stack's `k2-stack kafka-acls` job does. Returns how many bindings."""
     from confluent_kafka.admin import AdminClient
 
-    from k2.contracts.catalogue import load_catalogue
-    from k2stack.kafka_acls import acl_grants, apply_acls, ingest_group_prefix
+    from k2stack.kafka_acls import grant_catalogue_acls
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, **ctx.kafka_admin_config()})
-    return apply_acls(admin, acl_grants(load_catalogue(), ingest_group_prefix()))
+    return grant_catalogue_acls(
+        AdminClient({"bootstrap.servers": bootstrap, **ctx.kafka_admin_config()})
+    )
 
 
 def _registry_credentials() -> dict[str, str]:
