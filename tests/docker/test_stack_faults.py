@@ -98,14 +98,33 @@ def start_feed(lake: Lake, run: str, when_rows: int) -> tuple[FeedProducer, thre
     """Start producing the run's feed; return once `when_rows` of it are in the table."""
     feed = v2_feed(lake, run, COUNT)
     producer = FeedProducer(lake)
-    thread = threading.Thread(target=producer.paced, args=(feed, RATE), daemon=True)
+
+    def paced() -> None:
+        try:
+            producer.paced(feed, RATE)
+        except Exception as e:  # a fatal producer error: judge() must see it, not a lost thread
+            producer.failed.append(f"producer thread died: {e!r}")
+            raise
+
+    thread = threading.Thread(target=paced, daemon=True)
     thread.start()
     wait_until(lambda: sum(run_ids(lake, run).values()) >= when_rows, 120, f"{when_rows} rows")
     return producer, thread
 
 
-def judge(lake: Lake, run: str, producer: FeedProducer, test: str, **figures: float) -> None:
-    wait_until(lambda: len(run_ids(lake, run)) >= COUNT, SETTLE_S, f"all {COUNT} trades")
+def judge(
+    lake: Lake,
+    run: str,
+    producer: FeedProducer,
+    test: str,
+    client: docker.DockerClient,
+    prefix: str,
+    **figures: float,
+) -> None:
+    try:
+        wait_until(lambda: len(run_ids(lake, run)) >= COUNT, SETTLE_S, f"all {COUNT} trades")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{diagnosis(lake, run, producer, client, prefix)}") from e
     time.sleep(3)  # one more commit interval: a late duplicate would show now
     ids = run_ids(lake, run)
     lost = COUNT - len(ids)
@@ -114,6 +133,24 @@ def judge(lake: Lake, run: str, producer: FeedProducer, test: str, **figures: fl
     assert producer.failed == []
     assert len(producer.acked) == COUNT
     assert (lost, duplicated) == (0, 0)
+
+
+def diagnosis(
+    lake: Lake, run: str, producer: FeedProducer, client: docker.DockerClient, prefix: str
+) -> str:
+    """What a stalled run looks like from outside: the table, the producer, the trades worker."""
+    ids = run_ids(lake, run)
+    worker = container(client, f"{prefix}-ingest-worker-trades-0")
+    state = worker.attrs["State"]
+    logs = worker.logs(tail=60).decode(errors="replace")
+    return (
+        f"in table: {len(ids)} distinct, {sum(ids.values())} rows; producer: "
+        f"{len(producer.acked)} acked, {len(producer.offered)} offered, "
+        f"{producer.client_errors} client errors, failed: {producer.failed[:5]}; "
+        f"table counts: {lake.counts()}; worker {worker.name}: status={state['Status']} "
+        f"health={(state.get('Health') or {}).get('Status')} restarts={worker.attrs['RestartCount']}"
+        f"\n--- its last log lines ---\n{logs}"
+    )
 
 
 def test_worker_container_killed_with_sigkill_loses_and_duplicates_nothing(
@@ -136,7 +173,15 @@ def test_worker_container_killed_with_sigkill_loses_and_duplicates_nothing(
     )
     back_after = time.monotonic() - killed_at
     thread.join(timeout=SETTLE_S)
-    judge(lake, run, producer, "docker_worker_kill9", healthy_again_s=round(back_after, 1))
+    judge(
+        lake,
+        run,
+        producer,
+        "docker_worker_kill9",
+        client,
+        prefix,
+        healthy_again_s=round(back_after, 1),
+    )
 
 
 def test_kafka_container_restart_loses_and_duplicates_nothing(
@@ -150,4 +195,12 @@ def test_kafka_container_restart_loses_and_duplicates_nothing(
     wait_until(lambda: healthy(client, name), 180, f"{name} healthy again")
     back_after = time.monotonic() - began
     thread.join(timeout=SETTLE_S)
-    judge(lake, run, producer, "docker_kafka_restart", healthy_again_s=round(back_after, 1))
+    judge(
+        lake,
+        run,
+        producer,
+        "docker_kafka_restart",
+        client,
+        prefix,
+        healthy_again_s=round(back_after, 1),
+    )
