@@ -20,8 +20,17 @@ from k2.settings import KAFKA_ENV_PREFIX, KafkaClientSecurity
 
 def security_config() -> dict[str, str]:
     """The `K2_KAFKA_*` authentication settings (empty for PLAINTEXT); ConfigError if invalid."""
+    return _security().client_config()
+
+
+def python_security_config() -> dict[str, str]:
+    """The same settings for kafka-python's clients (`KafkaAdminClient(**...)`)."""
+    return _security().python_client_config()
+
+
+def _security() -> KafkaClientSecurity:
     try:
-        return KafkaClientSecurity().client_config()
+        return KafkaClientSecurity()
     except ValidationError as e:
         # The settings hide their input in errors, so the message never carries the password.
         reasons = "; ".join(_reason(error) for error in e.errors())

@@ -236,6 +236,17 @@ class KafkaClientSecurity(BaseSettings):
             raise ValueError(f"{KAFKA_ENV_PREFIX}SASL_* are set but the protocol is PLAINTEXT")
         return self
 
+    def python_client_config(self) -> dict[str, str]:
+        """The same authentication in kafka-python's names (k2.ingest.leave; empty if PLAINTEXT)."""
+        if self.sasl_password is None:
+            return {}
+        return {
+            "security_protocol": self.security_protocol,
+            "sasl_mechanism": str(self.sasl_mechanism),
+            "sasl_plain_username": str(self.sasl_username),
+            "sasl_plain_password": self.sasl_password.get_secret_value(),
+        }
+
     def client_config(self) -> dict[str, str]:
         """librdkafka settings to merge into every Kafka client's config (empty if PLAINTEXT)."""
         if self.sasl_password is None:

@@ -52,6 +52,10 @@ class IngestSettings(BaseSettings):
     # the same id gets its partitions back without a rebalance. Unset: host name + a slot.
     worker_id: str | None = None
     static_membership: bool = True
+    # A static member stopped on purpose (SIGTERM, the end of --max-seconds) leaves its group
+    # so the others take its partitions at once (k2.ingest.leave). False keeps them for the
+    # session timeout: a planned restart within it then moves nothing at all.
+    hand_over_on_stop: bool = True
     # Longer than a group coordinator's failover: when the coordinator's broker dies, the
     # group moves with its `__consumer_offsets` partition once the broker is fenced (9 s by
     # Kafka's default, 9-13 s measured on the cluster profile). A static member whose session

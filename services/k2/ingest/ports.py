@@ -43,8 +43,8 @@ class Source(Protocol):
     def commit_group_offsets(self, positions: dict[TopicPartitionKey, int]) -> None:
         """Progress for lag monitoring only."""
 
-    def close(self) -> None:
-        """Leave the group (revokes, which flushes)."""
+    def close(self, hand_over: bool = True) -> None:
+        """Leave the group (revokes, which flushes); a static member only with `hand_over`."""
 
 
 class Sink(Protocol):

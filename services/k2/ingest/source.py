@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any, Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
@@ -17,6 +18,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from k2 import kafka
 from k2.ingest.errors import IngestError
 from k2.ingest.identity import WorkerIdentity
+from k2.ingest.leave import leave_group
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,8 @@ class KafkaSource:
         identity: WorkerIdentity | None = None,
     ) -> None:
         self._topic = topic
+        self._bootstrap_servers = bootstrap_servers
+        self._group_id = group_id
         self._on_assign: AssignCallback | None = None
         self._on_revoke: RevokeCallback | None = None
         self._on_lag = on_lag
@@ -192,10 +196,23 @@ class KafkaSource:
             if key.isdigit() and isinstance(lag, int) and lag >= 0:
                 self._on_lag(self._topic, int(key), lag)
 
-    def close(self) -> None:
-        """Leave the group (triggers a final revoke, which flushes); give the identity back."""
+    def close(self, hand_over: bool = True) -> None:
+        """Close the consumer (a final revoke, which flushes) and give the identity back.
+
+        A dynamic member leaves the group as it closes. A static one leaves only with
+        `hand_over` (k2.ingest.leave): a stop on purpose moves its partitions at once, while a
+        failing worker keeps them for its restart (its session timeout frees them otherwise).
+        The slot is released only after leaving: a new process on this host cannot have
+        taken the instance id in between.
+        """
+        member_id = self._consumer.memberid() if hand_over and self._identity else None
         try:
             self._consumer.close()
+            if member_id and self._identity is not None:
+                departure = leave_group(
+                    self._bootstrap_servers, self._group_id, self._identity.instance_id, member_id
+                )
+                log.info("left the group", extra={"k2": {"departure": asdict(departure)}})
         finally:
             if self._identity is not None:
                 self._identity.release()

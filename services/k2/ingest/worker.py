@@ -207,8 +207,9 @@ class IngestWorker:
             self._failed = True
             raise
         finally:
-            # Leaving the group revokes: that joins the commit in flight and flushes.
-            self._source.close()
+            # Leaving the group revokes: that joins the commit in flight and flushes. A worker
+            # that failed keeps a static member's partitions for its restart.
+            self._source.close(hand_over=self._settings.hand_over_on_stop and not self._failed)
             self._committer.shutdown(wait=True)
             self._dlq.close()
             self._decoder.close()

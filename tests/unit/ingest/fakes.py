@@ -32,6 +32,7 @@ class FakeSource:
         self.pauses = 0
         self.group_commits: list[dict[TopicPartitionKey, int]] = []
         self.closed = False
+        self.handed_over: bool | None = None
         self.when_drained: Callable[[], None] | None = None
         self._on_assign: AssignCallback | None = None
         self._on_revoke: RevokeCallback | None = None
@@ -80,9 +81,10 @@ class FakeSource:
     def commit_group_offsets(self, positions: dict[TopicPartitionKey, int]) -> None:
         self.group_commits.append(dict(positions))
 
-    def close(self) -> None:
+    def close(self, hand_over: bool = True) -> None:
         self.revoke(sorted(self.positions))
         self.closed = True
+        self.handed_over = hand_over
 
 
 class FakeSink:

@@ -78,6 +78,30 @@ def test_assignment_starts_at_the_table_offsets_and_commits_them_with_the_rows()
     assert loop.source.closed and loop.sink.closed and loop.dlq.closed
 
 
+def test_a_stop_on_purpose_hands_the_partitions_over_unless_told_not_to() -> None:
+    loop = Loop(_log(1, 3))
+    loop.source.assign([0])
+    loop.run()
+    assert loop.source.handed_over is True  # a static member leaves: the others take over now
+    kept = Loop(_log(1, 3), hand_over_on_stop=False)
+    kept.source.assign([0])
+    kept.run()
+    assert kept.source.handed_over is False
+
+
+def test_a_failing_worker_keeps_its_partitions_for_its_restart() -> None:
+    loop = Loop(_log(1, 3))
+    loop.source.assign([0])
+
+    def broken(_pending: object) -> None:
+        raise RuntimeError("catalog exploded")
+
+    loop.sink.commit = broken  # type: ignore[method-assign,assignment]
+    with pytest.raises(RuntimeError, match="catalog exploded"):
+        loop.run()
+    assert loop.source.closed and loop.source.handed_over is False
+
+
 def test_revocation_commits_what_was_read_before_letting_go() -> None:
     loop = Loop(_log(2, 3), max_records=1000, max_age_s=60)
     loop.source.assign([0, 1])
