@@ -71,8 +71,9 @@ def _by(writer: int) -> Callable[[int, set[str]], bool]:
     return lambda pid, _partitions: pid == writer
 
 
-def run(stack: StackUnderTest, logs: Path, cycles: int = 5) -> dict[str, Any]:
-    """Restart, join and handover latencies (seconds) over `cycles` restarts."""
+def run(stack: StackUnderTest, logs: Path, cycles: int = 20) -> dict[str, Any]:
+    """Restart, join and handover latencies (seconds) over `cycles` restarts (the issue's p99
+    is over 20)."""
     endpoints = stack.endpoints
     prefix = unique_prefix("memb")
     dataset = bootstrapped(endpoints, prefix).dataset("trades")
