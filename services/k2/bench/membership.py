@@ -8,6 +8,10 @@ partitions it covers), measured from the moment the bench acted:
 - join: a second worker started into a running group → its first commit;
 - handover: that worker stopped with SIGTERM → the first commit by the remaining worker of a
   partition the stopped one had committed.
+
+Join and handover are also reported to the moment the partitions arrive (the worker's
+"assigned" log line with partitions): what the group protocol does, before the worker loads
+the new partitions' identities and fills its first batch of them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +72,21 @@ class _Commits:
         raise WorkerError(f"no commit within {WAIT_S:.0f}s: {what}")
 
 
+def _assigned_at(log_file: Path, since_s: float) -> float:
+    """Epoch seconds of the worker's first "assigned" line with partitions after `since_s`."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        for line in log_file.read_text(errors="replace").splitlines():
+            if not line.startswith("{") or '"assigned"' not in line:
+                continue
+            entry = json.loads(line)
+            when = datetime.fromisoformat(entry["ts"].replace("Z", "+00:00")).timestamp()
+            if entry.get("partitions") and when >= since_s:
+                return float(when)
+        time.sleep(0.2)
+    raise WorkerError(f"no assignment within {WAIT_S:.0f}s in {log_file}")
+
+
 def _by(writer: int) -> Callable[[int, set[str]], bool]:
     return lambda pid, _partitions: pid == writer
 
@@ -113,6 +133,7 @@ def run(stack: StackUnderTest, logs: Path, cycles: int = 20) -> dict[str, Any]:
         joined_at = second.started_wall
         when, _ = commits.first(joined_at, _by(second.pid), "joining worker")
         join_s = when - joined_at
+        join_assigned_s = _assigned_at(second.log_file, joined_at) - joined_at
         time.sleep(3)  # let the second worker commit its partitions a few times
         theirs = set().union(*(p for _w, pid, p in commits.since(joined_at) if pid == second.pid))
         stopped_at = time.time()
@@ -121,6 +142,7 @@ def run(stack: StackUnderTest, logs: Path, cycles: int = 20) -> dict[str, Any]:
             stopped_at, lambda pid, p: pid == first.pid and bool(p & theirs), "handover"
         )
         handover_s = when - stopped_at
+        handover_assigned_s = _assigned_at(first.log_file, stopped_at) - stopped_at
         first.stop()
     finally:
         stop.set()
@@ -132,7 +154,9 @@ def run(stack: StackUnderTest, logs: Path, cycles: int = 20) -> dict[str, Any]:
     return {
         "restart_first_commit_s": summary(restarts),
         "join_first_commit_s": round(join_s, 3),
+        "join_assigned_s": round(join_assigned_s, 3),
         "sigterm_handover_s": round(handover_s, 3),
+        "sigterm_handover_assigned_s": round(handover_assigned_s, 3),
         "offered_rate": RATE,
         "cycles": cycles,
     }
