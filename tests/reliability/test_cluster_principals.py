@@ -10,6 +10,7 @@ the ingest principal's Kafka and catalog credentials.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -65,7 +66,15 @@ def secured(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
     try:
         yield cluster
     finally:
-        stop(worker)
+        code = stop(worker)
+    # Stopped with SIGTERM, the worker leaves its group as the ingest principal (kafka-python's
+    # admin LeaveGroup over SASL/SCRAM, allowed by the principal's group ACL: k2.ingest.leave).
+    departures = [
+        json.loads(line)["departure"]
+        for line in log.read_text(errors="replace").splitlines()
+        if line.startswith("{") and '"left the group"' in line
+    ]
+    assert code == 0 and departures and departures[-1]["left"], (code, departures, str(log))
 
 
 def test_an_unauthenticated_or_wrong_kafka_client_is_refused(secured: Cluster) -> None:
