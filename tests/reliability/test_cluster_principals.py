@@ -72,7 +72,7 @@ def secured(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
     departures = [
         json.loads(line)["departure"]
         for line in log.read_text(errors="replace").splitlines()
-        if line.startswith("{") and '"left the group"' in line
+        if line.startswith("{") and '"group departure"' in line
     ]
     assert code == 0 and departures and departures[-1]["left"], (code, departures, str(log))
 

@@ -213,7 +213,7 @@ def test_a_worker_stopped_with_sigterm_hands_its_partitions_over_at_once(
     departure = [
         json.loads(line)["departure"]
         for line in second.log_text().splitlines()
-        if line.startswith("{") and '"left the group"' in line
+        if line.startswith("{") and '"group departure"' in line
     ]
     record_figures(
         "sigterm_handover", handover_s=round(handover_s, 2), departure=departure, **result.figures()

@@ -212,7 +212,7 @@ class KafkaSource:
                 departure = leave_group(
                     self._bootstrap_servers, self._group_id, self._identity.instance_id, member_id
                 )
-                log.info("left the group", extra={"k2": {"departure": asdict(departure)}})
+                log.info("group departure", extra={"k2": {"departure": asdict(departure)}})
         finally:
             if self._identity is not None:
                 self._identity.release()
