@@ -128,11 +128,25 @@ class KafkaSource:
         if self._on_revoke:
             self._on_revoke([(tp.topic, tp.partition) for tp in partitions], False)
         consumer.incremental_unassign(partitions)
+        self._unpause_leaving(consumer, partitions)
 
     def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self._on_revoke:
             self._on_revoke([(tp.topic, tp.partition) for tp in partitions], True)
         consumer.incremental_unassign(partitions)
+        self._unpause_leaving(consumer, partitions)
+
+    def _unpause_leaving(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """librdkafka keeps a partition's pause across unassign (confluentinc/librdkafka#1849),
+        and `resume_all` resumes only what is still assigned: a partition revoked while paused
+        and assigned to this worker again later was never fetched (seen in CI: a zombie member's
+        two re-assigned partitions idle for 10 minutes). Unassigned first, so nothing fetches."""
+        if not self._paused:
+            return
+        try:
+            consumer.resume(partitions)
+        except KafkaException:
+            return  # unknown to the client any more: nothing of it stays paused
 
     def poll(self, max_messages: int, timeout_s: float) -> list[RawMessage]:
         """Up to `max_messages` messages; transport errors are raised, EOFs skipped."""
