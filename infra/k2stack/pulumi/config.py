@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -180,9 +181,19 @@ class StackConfig(BaseModel):
 
     @property
     def kafka_cluster_id(self) -> str:
-        """A stable KRaft cluster id (22 chars of base64) derived from the name prefix."""
-        digest = hashlib.sha256(self.name_prefix.encode()).digest()[:16]
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        """A stable KRaft cluster id (22 chars of base64) derived from the name prefix.
+
+        Never starting with '-', as Kafka's own `random-uuid` never does: `kafka-storage
+        format --cluster-id -x...` reads the id as a flag ("expected one argument"), which
+        failed `pulumi up` of a ci stack whose random name hashed to such an id (1 in 64).
+        """
+        for salt in itertools.count():
+            seed = self.name_prefix if salt == 0 else f"{self.name_prefix}#{salt}"
+            digest = hashlib.sha256(seed.encode()).digest()[:16]
+            text = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+            if not text.startswith("-"):
+                return text
+        raise AssertionError("unreachable")  # itertools.count() never ends
 
 
 def raw_config() -> dict[str, Any]:

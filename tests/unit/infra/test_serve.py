@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from typing import Any
 
@@ -120,3 +121,14 @@ def test_the_catalog_gets_its_signing_key_and_every_principal(
         "maintain": SECRETS["catalogMaintainSecret"],
         "query": SECRETS["catalogQuerySecret"],
     }
+
+
+def test_a_derived_kafka_cluster_id_never_reads_as_a_command_line_flag() -> None:
+    # 1 in 64 name prefixes hashed to an id starting with '-' (a ci-<random> stack failed
+    # `kafka-storage format --cluster-id -...`); the id stays a 16-byte UUID in base64.
+    ids = {cluster(namePrefix=f"ci-{n:08x}").kafka_cluster_id for n in range(2_000)}
+    assert len(ids) == 2_000
+    for cluster_id in ids:
+        assert not cluster_id.startswith("-") and len(cluster_id) == 22
+        assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
+    assert cluster().kafka_cluster_id == cluster().kafka_cluster_id  # stable per stack
