@@ -12,11 +12,12 @@ reloaded from the table, which holds everything committed.
 
 Layout, for speed and memory (the check runs on every consumed record): each identity is one
 exact key string (day, symbol, exchange, id joined by a unit separator) plus its 64-bit hash,
-held in polars columns, never as Python objects. A batch is checked in three vectorised steps:
-stored rows whose hash is among the batch's hashes (one pass over the store), then exact key
-equality against those candidates only, and exact first occurrence within the batch. A hash
-only narrows the search: a duplicate is always an exact key match, so a hash collision can
-never drop a real record.
+held in polars columns, never as Python objects, with the hashes also in a set
+(`k2.ingest.hashset`). A batch is checked in vectorised steps: its hashes against the set
+(O(batch), whatever the store's size); only when some are present (a replay, or a collision),
+the stored rows with those hashes, then exact key equality against those candidates; and exact
+first occurrence within the batch. A hash only narrows the search: a duplicate is always an
+exact key match, so a hash collision can never drop a real record.
 
 Exact at any volume, bounded memory: the unit the cache loads, keeps and forgets is a whole
 table partition, never a part of one. A partition is either absent (its identities are read
@@ -36,6 +37,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import polars as pl
 import pyarrow as pa
+
+from k2.ingest.hashset import HashSet
 
 US_PER_DAY = 86_400_000_000
 # (days since the epoch of event_time, symbol): the table's partitioning, minus the bucket.
@@ -81,12 +84,15 @@ def identity_frame(rows: pa.Table | pa.RecordBatch, id_column: str) -> pl.DataFr
 
 
 class _Keys:
-    """Identities as (hash, exact key, partition hash) rows, appended per batch."""
+    """Identities as (hash, exact key, partition hash) rows, appended per batch, with a hash
+    set in front: a batch is compared with the stored rows only when some of its hashes are
+    among them (a replay), never by a pass over the whole store per batch."""
 
-    __slots__ = ("frame",)
+    __slots__ = ("frame", "hashes")
 
     def __init__(self) -> None:
         self.frame = pl.DataFrame(schema=_KEY_SCHEMA)
+        self.hashes = HashSet()
 
     def __len__(self) -> int:
         return self.frame.height
@@ -96,10 +102,14 @@ class _Keys:
             self.frame = pl.concat([self.frame, keys], rechunk=False)
             if self.frame.n_chunks() > _MAX_CHUNKS:
                 self.frame = self.frame.rechunk()
+            self.hashes.add(keys.get_column("h").to_numpy())
 
     def candidates(self, hashes: pl.Series) -> pl.Series:
         """Stored keys whose hash is among `hashes` (a superset of the batch's matches)."""
-        return self.frame.filter(pl.col("h").is_in(hashes.implode())).get_column("key")
+        present = hashes.filter(pl.Series(self.hashes.contains(hashes.to_numpy())))
+        if not present.len():
+            return pl.Series("key", [], dtype=pl.String)
+        return self.frame.filter(pl.col("h").is_in(present.implode())).get_column("key")
 
     def sizes(self) -> dict[int, int]:
         """Identities held per partition hash."""
@@ -111,6 +121,11 @@ class _Keys:
     def drop(self, partitions: set[int]) -> None:
         """Forget every identity of `partitions` (partition hashes)."""
         self.frame = self.frame.filter(~pl.col("p").is_in(list(partitions))).rechunk()
+        self.hashes = HashSet(self.frame.get_column("h").to_numpy())
+
+    def nbytes(self) -> int:
+        """Bytes held: the rows (polars' estimate) and the hash set."""
+        return int(self.frame.estimated_size()) + self.hashes.nbytes
 
 
 class TableIdentities:
@@ -134,7 +149,7 @@ class TableIdentities:
 
     def store_bytes(self) -> int:
         """Bytes the held identities take (polars' estimate)."""
-        return int(self._keys.frame.estimated_size())
+        return self._keys.nbytes()
 
     @property
     def id_column(self) -> str:
