@@ -10,14 +10,19 @@ lives in one Kafka partition, so only one worker adds to its identities at a tim
 ownership may have changed (assignment, revocation, a dropped batch) the cache is cleared and
 reloaded from the table, which holds everything committed.
 
-Layout, for speed and memory (the check runs on every consumed record): each identity is one
-exact key string (day, symbol, exchange, id joined by a unit separator) plus its 64-bit hash,
-held in polars columns, never as Python objects, with the hashes also in a set
-(`k2.ingest.hashset`). A batch is checked in vectorised steps: its hashes against the set
-(O(batch), whatever the store's size); only when some are present (a replay, or a collision),
-the stored rows with those hashes, then exact key equality against those candidates; and exact
-first occurrence within the batch. A hash only narrows the search: a duplicate is always an
-exact key match, so a hash collision can never drop a real record.
+Layout, for speed and memory (the check runs on every consumed record). Every identity held
+is a 64-bit hash of its exact key (day, symbol, exchange, id joined by a unit separator) in a
+hash set (`k2.ingest.hashset`), plus (hash, partition hash) for forgetting partitions: ~40
+bytes. Exact keys are held only where a comparison may need them and the table cannot give
+them: identities not committed yet (the open batch and the commit in flight), and every
+identity of a partition that has had a hash hit (a replay) — read from the table once, then
+kept complete. A batch is checked in vectorised steps: its hashes against the set (O(batch),
+whatever the store's size); only the rows whose hash is present (a replay, or a collision) are
+compared by exact key, after their partitions' exact keys are read from the table if not held;
+and exact first occurrence within the batch. A hash only narrows the search: a duplicate is
+always an exact key match, so a collision can never drop a real record. Steady ingest (no
+replays) holds hashes only: 2M identities took ~180 MB of a worker's peak RSS with every exact
+key in memory.
 
 Exact at any volume, bounded memory: the unit the cache loads, keeps and forgets is a whole
 table partition, never a part of one. A partition is either absent (its identities are read
@@ -28,13 +33,14 @@ it stays "loaded" is what let a replay older than the old two-generation window 
 forgets the least recently used partitions whole; partitions the open (uncommitted) batch
 touched are kept, since the table does not hold their new identities yet. Memory is therefore
 at most `capacity` plus the identities of the partitions the open batch touches (one batch of
-a day that interleaves every symbol touches the whole day: ~45 bytes per identity).
+a day that interleaves every symbol touches the whole day).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -47,9 +53,10 @@ PartitionKey = tuple[int, str]
 Loader = Callable[[Mapping[int, Sequence[str]]], pa.Table]
 _SEPARATOR = "\x1f"
 _SEED = 0x4B32  # any fixed seed: hashes are compared only within this process
-# A store appended per batch is re-laid out in one piece past this many chunks.
+# Per-batch pieces are merged past this many (the merge copies the newest pieces only).
 _MAX_CHUNKS = 64
-_KEY_SCHEMA = {"h": pl.UInt64, "key": pl.String, "p": pl.UInt64}
+_COMMITTED = -1  # the epoch of exact keys read from the table
+_KEY_SCHEMA = {"h": pl.UInt64, "key": pl.String, "p": pl.UInt64, "epoch": pl.Int64}
 
 
 def identity_frame(rows: pa.Table | pa.RecordBatch, id_column: str) -> pl.DataFrame:
@@ -83,49 +90,85 @@ def identity_frame(rows: pa.Table | pa.RecordBatch, id_column: str) -> pl.DataFr
     ).with_columns(pl.col("key").hash(seed=_SEED).alias("h"))
 
 
-class _Keys:
-    """Identities as (hash, exact key, partition hash) rows, appended per batch, with a hash
-    set in front: a batch is compared with the stored rows only when some of its hashes are
-    among them (a replay), never by a pass over the whole store per batch."""
+class _Owners:
+    """(hash, partition hash) of every identity held, appended per batch: what forgetting a
+    partition removes from the hash set."""
 
-    __slots__ = ("frame", "hashes")
+    __slots__ = ("_chunks", "_settled", "sizes")
+
+    def __init__(self) -> None:
+        self._chunks: list[tuple[np.ndarray, np.ndarray]] = []
+        self._settled = 0  # chunks that are merges; later ones are one per batch
+        self.sizes: dict[int, int] = {}  # identities held per partition hash
+
+    def __len__(self) -> int:
+        return sum(self.sizes.values())
+
+    @property
+    def nbytes(self) -> int:
+        return sum(h.nbytes + p.nbytes for h, p in self._chunks)
+
+    def add(self, h: np.ndarray, p: pl.Series) -> None:
+        if not h.size:
+            return
+        self._chunks.append((h, p.to_numpy()))
+        if len(self._chunks) - self._settled > _MAX_CHUNKS:
+            # Merge the per-batch pieces only (merging all would copy everything at once).
+            tail = self._chunks[self._settled :]
+            merged = (np.concatenate([t[0] for t in tail]), np.concatenate([t[1] for t in tail]))
+            self._chunks[self._settled :] = [merged]
+            self._settled += 1
+        counts = p.value_counts()
+        for partition, n in counts.iter_rows():
+            self.sizes[partition] = self.sizes.get(partition, 0) + n
+
+    def drop(self, partitions: set[int]) -> np.ndarray:
+        """Forget `partitions`; returns the hashes of the identities still held."""
+        h, p = self._merged()
+        keep = ~np.isin(p, np.fromiter(partitions, dtype=np.uint64, count=len(partitions)))
+        self._chunks = [(h[keep], p[keep])]
+        self._settled = 1
+        for partition in partitions:
+            self.sizes.pop(partition, None)
+        return self._chunks[0][0]
+
+    def _merged(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self._chunks:
+            return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint64)
+        return (
+            np.concatenate([h for h, _ in self._chunks]),
+            np.concatenate([p for _, p in self._chunks]),
+        )
+
+
+class _ExactKeys:
+    """Exact keys (hash, key, partition hash, epoch): the pending ones and those of the exact
+    partitions, appended per batch."""
+
+    __slots__ = ("_settled", "frame")
 
     def __init__(self) -> None:
         self.frame = pl.DataFrame(schema=_KEY_SCHEMA)
-        self.hashes = HashSet()
-
-    def __len__(self) -> int:
-        return self.frame.height
+        self._settled = 0  # rows in merged chunks; later rows are one chunk per batch
 
     def add(self, keys: pl.DataFrame) -> None:
-        if keys.height:
-            self.frame = pl.concat([self.frame, keys], rechunk=False)
-            if self.frame.n_chunks() > _MAX_CHUNKS:
-                self.frame = self.frame.rechunk()
-            self.hashes.add(keys.get_column("h").to_numpy())
+        if not keys.height:
+            return
+        self.frame = pl.concat([self.frame, keys.select(*_KEY_SCHEMA)], rechunk=False)
+        if self.frame.n_chunks() > _MAX_CHUNKS:
+            # Merge the per-batch chunks only: re-laying out the whole frame would put a
+            # second copy of it in memory for a moment.
+            tail = self.frame.slice(self._settled).rechunk()
+            self.frame = pl.concat([self.frame.slice(0, self._settled), tail], rechunk=False)
+            self._settled = self.frame.height
 
-    def candidates(self, hashes: pl.Series) -> pl.Series:
-        """Stored keys whose hash is among `hashes` (a superset of the batch's matches)."""
-        present = hashes.filter(pl.Series(self.hashes.contains(hashes.to_numpy())))
-        if not present.len():
-            return pl.Series("key", [], dtype=pl.String)
-        return self.frame.filter(pl.col("h").is_in(present.implode())).get_column("key")
+    def matching(self, hashes: pl.Series) -> pl.Series:
+        """Keys whose hash is among `hashes`."""
+        return self.frame.filter(pl.col("h").is_in(hashes.implode())).get_column("key")
 
-    def sizes(self) -> dict[int, int]:
-        """Identities held per partition hash."""
-        counts = self.frame.group_by("p").len()
-        return dict(
-            zip(counts.get_column("p").to_list(), counts.get_column("len").to_list(), strict=True)
-        )
-
-    def drop(self, partitions: set[int]) -> None:
-        """Forget every identity of `partitions` (partition hashes)."""
-        self.frame = self.frame.filter(~pl.col("p").is_in(list(partitions))).rechunk()
-        self.hashes = HashSet(self.frame.get_column("h").to_numpy())
-
-    def nbytes(self) -> int:
-        """Bytes held: the rows (polars' estimate) and the hash set."""
-        return int(self.frame.estimated_size()) + self.hashes.nbytes
+    def keep(self, predicate: pl.Expr) -> None:
+        self.frame = self.frame.filter(predicate).rechunk()
+        self._settled = self.frame.height
 
 
 class TableIdentities:
@@ -136,20 +179,28 @@ class TableIdentities:
         self._id_column = id_column
         self._loader = loader
         # Loaded partitions by partition hash (a hash names one partition or, on a collision,
-        # several: they are then kept and forgotten together, which stays exact).
+        # several: they are then kept, made exact and forgotten together, which stays exact).
         self._loaded: dict[int, set[PartitionKey]] = {}
+        self._exact: set[int] = set()  # partition hashes whose exact keys are all held
         self._used: dict[int, int] = {}  # partition hash -> epoch of its last record
         self._epoch = 0  # moves on each time the open batch is handed to the committer
-        self._keys = _Keys()
+        self._hashes = HashSet()
+        self._owners = _Owners()
+        self._keys = _ExactKeys()
         self.loads = 0  # table scans made (tests and metrics of the cache's cost)
         self.evicted = 0  # partitions forgotten by trims
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._owners)
 
     def store_bytes(self) -> int:
-        """Bytes the held identities take (polars' estimate)."""
-        return self._keys.nbytes()
+        """Bytes the held identities take: hash set, owners and exact keys."""
+        return self._hashes.nbytes + self._owners.nbytes + int(self._keys.frame.estimated_size())
+
+    @property
+    def exact_keys(self) -> int:
+        """Exact keys held (pending identities and those of partitions with a hash hit)."""
+        return self._keys.frame.height
 
     @property
     def id_column(self) -> str:
@@ -159,8 +210,11 @@ class TableIdentities:
     def clear(self) -> None:
         """Forget everything: ownership may have changed, reload from the table."""
         self._loaded.clear()
+        self._exact.clear()
         self._used.clear()
-        self._keys = _Keys()
+        self._hashes = HashSet()
+        self._owners = _Owners()
+        self._keys = _ExactKeys()
 
     def seal(self) -> None:
         """The open batch went to the committer: what it touched is committed at the next trim."""
@@ -176,19 +230,26 @@ class TableIdentities:
             return []
         frame = identity_frame(rows, self._id_column)
         self._load_missing(frame)
-        known = self._keys.candidates(frame.get_column("h"))
-        dup = frame.select(
-            ~pl.col("key").is_first_distinct() | pl.col("key").is_in(known.implode())
-        ).to_series()
-        self._keys.add(frame.filter(~dup).select(*_KEY_SCHEMA))
+        present = pl.Series(self._hashes.contains(frame.get_column("h").to_numpy()))
+        repeated = ~frame.get_column("key").is_first_distinct()
+        if present.any():
+            hits = frame.filter(present)
+            self._make_exact(hits.get_column("p").unique().to_list())
+            known = self._keys.matching(hits.get_column("h"))
+            dup = repeated | (present & frame.get_column("key").is_in(known.implode()))
+        else:
+            dup = repeated
+        self._remember(frame.filter(~dup).with_columns(epoch=pl.lit(self._epoch, pl.Int64)))
         return dup.arg_true().to_list()
 
     def trim(self) -> None:
-        """Back under capacity (call after a commit, with none in flight): forget the least
-        recently used partitions whole, never one the open batch touched."""
+        """Call after a commit, with none in flight: forget the exact keys the table now holds
+        (outside exact partitions); then, over capacity, the least recently used partitions
+        whole, never one the open batch touched."""
+        self._keys.keep((pl.col("epoch") >= self._epoch) | pl.col("p").is_in(list(self._exact)))
         if len(self) <= self._capacity:
             return
-        sizes = self._keys.sizes()
+        sizes = self._owners.sizes
         excess = len(self) - self._capacity
         evict: set[int] = set()
         for p in sorted(self._used, key=self._used.__getitem__):
@@ -198,10 +259,19 @@ class TableIdentities:
             excess -= sizes.get(p, 0)
         if not evict:
             return
-        self._keys.drop(evict)
+        self._hashes = HashSet(self._owners.drop(evict))
+        self._keys.keep(~pl.col("p").is_in(list(evict)))
         for p in evict:
             self.evicted += len(self._loaded.pop(p, ()))
             self._used.pop(p, None)
+            self._exact.discard(p)
+
+    def _remember(self, keys: pl.DataFrame) -> None:
+        """New identities (rows of an identity frame with an epoch): hashes, owners, keys."""
+        h = keys.get_column("h").to_numpy()
+        self._hashes.add(h)
+        self._owners.add(h, keys.get_column("p"))
+        self._keys.add(keys)
 
     def _load_missing(self, frame: pl.DataFrame) -> None:
         missing: dict[int, list[str]] = {}
@@ -217,6 +287,37 @@ class TableIdentities:
         self.loads += 1
         for p, pk in found:
             self._loaded.setdefault(p, set()).add(pk)
-        if loaded.num_rows:
-            keys = identity_frame(loaded, self._id_column).select(*_KEY_SCHEMA)
-            self._keys.add(keys.unique(subset="key"))
+        if not loaded.num_rows:
+            return
+        keys = identity_frame(loaded, self._id_column).unique(subset="key")
+        # Partitions this batch replays (some of its hashes are in the table) stay exact now:
+        # the comparison that follows needs their keys, and reading them again would cost a
+        # second scan.
+        replayed = keys.filter(pl.col("h").is_in(frame.get_column("h").implode()))
+        exact = set(replayed.get_column("p").unique().to_list())
+        h = keys.get_column("h").to_numpy()
+        self._hashes.add(h)
+        self._owners.add(h, keys.get_column("p"))
+        self._exact.update(exact)
+        self._keys.add(
+            keys.filter(pl.col("p").is_in(list(exact))).with_columns(
+                epoch=pl.lit(_COMMITTED, pl.Int64)
+            )
+        )
+
+    def _make_exact(self, partitions: Iterable[int]) -> None:
+        """Hold every exact key of `partitions` (partition hashes): read the committed ones
+        from the table; the pending ones are held already."""
+        wanted = [p for p in partitions if p not in self._exact]
+        if not wanted:
+            return
+        days: dict[int, list[str]] = {}
+        for p in wanted:
+            for day, symbol in self._loaded.get(p, ()):
+                days.setdefault(day, []).append(symbol)
+        loaded = self._loader(days) if days else None  # may raise (retried): nothing changed
+        self.loads += 1
+        if loaded is not None and loaded.num_rows:
+            keys = identity_frame(loaded, self._id_column).unique(subset="key")
+            self._keys.add(keys.with_columns(epoch=pl.lit(_COMMITTED, pl.Int64)))
+        self._exact.update(wanted)

@@ -14,7 +14,7 @@ from k2.contracts.schemas import load_schema
 from k2.ingest.batcher import Batcher
 from k2.ingest.commit_policy import CommitPolicy
 from k2.ingest.decoder import Decoder
-from k2.ingest.dedup import US_PER_DAY, TableIdentities
+from k2.ingest.dedup import US_PER_DAY, TableIdentities, identity_frame
 from k2.ingest.dlq import DeadLetter, DlqBudget
 from k2.ingest.errors import DlqBudgetExceededError
 from k2.ingest.schemas import StaticSchemaSource, WriterSchemas
@@ -167,6 +167,61 @@ def test_dedup_stays_exact_past_its_capacity() -> None:
     assert ids.duplicates(fresh) == []
     ids.trim()
     assert ids.duplicates(_trades([("XASX", "NAB", "3", BASE_US)])) == [0]
+
+
+class _Table:
+    """A table's committed identities, scanned as the sink's loader would (per day, symbol)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, int]] = []
+        self.scans = 0
+
+    def commit(self, batch: pa.RecordBatch) -> None:
+        d = batch.to_pydict()
+        for ex, sym, tid, t in zip(
+            d["exchange"], d["symbol"], d["trade_id"], d["event_time"], strict=True
+        ):
+            self.rows.append((ex, sym, tid, int(t.timestamp() * 1_000_000)))
+
+    def load(self, days: Any) -> pa.Table:
+        self.scans += 1
+        wanted = {(d, s) for d, symbols in days.items() for s in symbols}
+        rows = [r for r in self.rows if (r[3] // US_PER_DAY, r[1]) in wanted]
+        empty = pa.Table.from_batches([_trades([("X", "none", "0", 0)])]).slice(0, 0)
+        return pa.Table.from_batches([_trades(rows)]) if rows else empty
+
+
+def test_dedup_holds_only_hashes_of_committed_identities_and_reads_keys_on_a_hit() -> None:
+    table = _Table()
+    ids = TableIdentities(capacity=1_000, id_column="trade_id", loader=table.load)
+    batch = _trades([("XASX", "BHP", str(n), BASE_US + n) for n in range(50)])
+    assert ids.duplicates(batch) == []
+    assert ids.exact_keys == 50  # pending: the table does not have them yet
+    table.commit(batch)
+    ids.seal()
+    ids.duplicates(_trades([("XASX", "CBA", "1", BASE_US)]))  # the next open batch
+    ids.trim()  # the commit landed: BHP's keys are the table's now
+    assert ids.exact_keys == 1 and len(ids) == 51
+    scans = table.scans
+    # A replay of BHP: its hashes hit, so its exact keys are read from the table, once.
+    replay = _trades([("XASX", "BHP", str(n), BASE_US + n) for n in (3, 4, 60)])
+    assert ids.duplicates(replay) == [0, 1]
+    assert table.scans == scans + 1
+    assert ids.duplicates(_trades([("XASX", "BHP", "5", BASE_US + 5)])) == [0]
+    assert table.scans == scans + 1  # BHP is exact now, and stays so
+    ids.seal()
+    ids.trim()
+    assert ids.exact_keys == 51  # BHP's 50 + "60"; CBA's pending key went with the commit
+
+
+def test_a_hash_collision_never_drops_a_record() -> None:
+    table = _Table()
+    ids = TableIdentities(capacity=1_000, id_column="trade_id", loader=table.load)
+    new = _trades([("XASX", "BHP", "7", BASE_US)])
+    # Another identity with this record's hash is held (its key is not this one).
+    ids._hashes.add(identity_frame(new, "trade_id").get_column("h").to_numpy())
+    assert ids.duplicates(new) == []
+    assert ids.duplicates(new) == [0]  # and now it is held itself
 
 
 def test_dedup_window_zero_disables() -> None:
