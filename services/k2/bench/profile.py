@@ -19,12 +19,11 @@ from k2.bench.cpu import CpuMeter
 from k2.bench.environment import StackUnderTest, bootstrapped, unique_prefix
 from k2.bench.preload import TradeProducer
 from k2.bench.visibility import SnapshotWatcher
-from k2.bench.workers import WorkerProcess, wait_for_rows
+from k2.bench.workers import ASSIGNED, WorkerProcess, wait_for_rows
 from k2.catalog import load_catalog
 
 DONE_TIMEOUT_S = 900.0
 ASSIGNED_TIMEOUT_S = 120.0
-ASSIGNED = '"message": "assigned"'  # the worker's log line once it owns partitions
 
 
 def _wait_for_assignment(worker: WorkerProcess) -> bool:

@@ -4,16 +4,20 @@ waiting for them to commit a number of rows."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from k2 import children
+from k2.bench.cpu import TICKS_PER_S, read_proc
 from k2.bench.visibility import SnapshotWatcher
 from k2.children import WorkerError
 from k2.settings import Endpoints
 
-__all__ = ["WorkerError", "WorkerProcess", "wait_for_rows"]
+__all__ = ["AssignmentWatch", "WorkerError", "WorkerProcess", "wait_for_rows"]
+
+ASSIGNED = '"message": "assigned"'  # a worker's log line once it owns partitions
 
 
 class WorkerProcess(children.WorkerProcess):
@@ -53,3 +57,45 @@ def wait_for_rows(
         time.sleep(poll_s)
         if not watcher.is_running:
             watcher.poll()
+
+
+class AssignmentWatch:
+    """When each worker first owned partitions, and the CPU it had used by then (start-up:
+    imports, clients, the group join), so a run's CPU per record can leave start-up out."""
+
+    def __init__(self, workers: Sequence[WorkerProcess], poll_s: float = 0.05) -> None:
+        self._workers = list(workers)
+        self._poll_s = poll_s
+        self.assigned_at: dict[int, float] = {}  # pid -> time.time()
+        self.cpu_ticks_at: dict[int, int] = {}  # pid -> utime + stime then
+        self._thread = threading.Thread(target=self._watch, name="assignment-watch", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while len(self.assigned_at) < len(self._workers):
+            for worker in self._workers:
+                if worker.pid in self.assigned_at or not worker.log_file.is_file():
+                    continue
+                if ASSIGNED in worker.log_file.read_text():
+                    proc = read_proc(worker.pid)
+                    if proc is None:  # gone: the run fails on its own
+                        return
+                    self.assigned_at[worker.pid] = time.time()
+                    self.cpu_ticks_at[worker.pid] = proc.own
+            time.sleep(self._poll_s)
+
+    def steady_cpu_s(self) -> float | None:
+        """CPU seconds the workers used since their assignment (None: not all assigned)."""
+        if len(self.cpu_ticks_at) < len(self._workers):
+            return None
+        total = 0
+        for worker in self._workers:
+            proc = read_proc(worker.pid)
+            if proc is None:
+                return None
+            total += proc.own - self.cpu_ticks_at[worker.pid]
+        return total / TICKS_PER_S
+
+    def first_assigned(self) -> float | None:
+        """time.time() of the first assignment."""
+        return min(self.assigned_at.values(), default=None)
