@@ -184,7 +184,7 @@ class TableIdentities:
         self._exact: set[int] = set()  # partition hashes whose exact keys are all held
         self._used: dict[int, int] = {}  # partition hash -> epoch of its last record
         self._epoch = 0  # moves on each time the open batch is handed to the committer
-        self._hashes = HashSet()
+        self._hashes = HashSet(expected=capacity)
         self._owners = _Owners()
         self._keys = _ExactKeys()
         self.loads = 0  # table scans made (tests and metrics of the cache's cost)
@@ -212,7 +212,7 @@ class TableIdentities:
         self._loaded.clear()
         self._exact.clear()
         self._used.clear()
-        self._hashes = HashSet()
+        self._hashes = HashSet(expected=self._capacity)
         self._owners = _Owners()
         self._keys = _ExactKeys()
 
@@ -230,9 +230,10 @@ class TableIdentities:
             return []
         frame = identity_frame(rows, self._id_column)
         self._load_missing(frame)
-        present = pl.Series(self._hashes.contains(frame.get_column("h").to_numpy()))
+        found = self._hashes.contains(frame.get_column("h").to_numpy())
         repeated = ~frame.get_column("key").is_first_distinct()
-        if present.any():
+        if found.any():
+            present = pl.Series(found)
             hits = frame.filter(present)
             self._make_exact(hits.get_column("p").unique().to_list())
             known = self._keys.matching(hits.get_column("h"))
@@ -259,7 +260,7 @@ class TableIdentities:
             excess -= sizes.get(p, 0)
         if not evict:
             return
-        self._hashes = HashSet(self._owners.drop(evict))
+        self._hashes = HashSet(self._owners.drop(evict), expected=self._capacity)
         self._keys.keep(~pl.col("p").is_in(list(evict)))
         for p in evict:
             self.evicted += len(self._loaded.pop(p, ()))

@@ -32,8 +32,14 @@ class HashSet:
 
     __slots__ = ("_count", "_slots")  # _count: an upper bound on the hashes held
 
-    def __init__(self, hashes: U64 | None = None) -> None:
-        self._slots: U64 = np.zeros(_MIN_SLOTS, dtype=np.uint64)
+    def __init__(self, hashes: U64 | None = None, expected: int = 0) -> None:
+        """`expected`: how many hashes it will likely hold, so that it need not grow (each
+        growth re-places every hash) on its way there. The table is zeroed lazily by the
+        kernel (calloc): slots cost memory once written, not before."""
+        size = _MIN_SLOTS
+        while max(expected, 0 if hashes is None else hashes.size) > _MAX_LOAD * size:
+            size *= 2
+        self._slots: U64 = np.zeros(size, dtype=np.uint64)
         self._count = 0
         if hashes is not None and hashes.size:
             self.add(hashes)

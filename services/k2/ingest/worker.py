@@ -277,10 +277,12 @@ class IngestWorker:
         identities = self._identities
         if identities.id_column not in batch.schema.names:
             return []
+        if all(keep):  # the common case: no row rejected, row numbers are the batch's
+            return self._retrying(lambda: identities.duplicates(batch))
         rows = [i for i, k in enumerate(keep) if k]
         if not rows:
             return []
-        kept = batch if len(rows) == len(keep) else batch.take(pa.array(rows, type=pa.int64()))
+        kept = batch.take(pa.array(rows, type=pa.int64()))
         found = self._retrying(lambda: identities.duplicates(kept))
         return [rows[j] for j in found]
 
