@@ -68,6 +68,10 @@ class AssignmentWatch:
         self._poll_s = poll_s
         self.assigned_at: dict[int, float] = {}  # pid -> time.time()
         self.cpu_ticks_at: dict[int, int] = {}  # pid -> utime + stime then
+        # Only what each worker logs from now on (a log file may hold an earlier run's lines).
+        self._log_from = {
+            w.pid: w.log_file.stat().st_size if w.log_file.is_file() else 0 for w in workers
+        }
         self._thread = threading.Thread(target=self._watch, name="assignment-watch", daemon=True)
         self._thread.start()
 
@@ -76,7 +80,10 @@ class AssignmentWatch:
             for worker in self._workers:
                 if worker.pid in self.assigned_at or not worker.log_file.is_file():
                     continue
-                if ASSIGNED in worker.log_file.read_text():
+                with worker.log_file.open("rb") as log:
+                    log.seek(self._log_from[worker.pid])
+                    logged = log.read().decode(errors="replace")
+                if ASSIGNED in logged:
                     proc = read_proc(worker.pid)
                     if proc is None:  # gone: the run fails on its own
                         return

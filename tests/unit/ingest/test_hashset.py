@@ -55,3 +55,11 @@ def test_equal_hashes_in_one_batch_take_one_slot() -> None:
     hashes = HashSet(_u64([5] * 1000 + [5 + 1024] * 1000))
     assert hashes.contains(_u64([5, 5 + 1024, 5 + 2048])).tolist() == [True, True, False]
     assert len(hashes) == 2
+
+
+def test_sized_for_what_it_expects_it_does_not_grow() -> None:
+    hashes = HashSet(expected=1_000)
+    size = hashes.nbytes
+    assert size >= 2 * 8 * 1_000
+    hashes.add(np.arange(1, 1_001, dtype=np.uint64))
+    assert hashes.nbytes == size and len(hashes) == 1_000
