@@ -64,7 +64,9 @@ def measure(identities: int, seed: int = 11) -> dict[str, Any]:
     # What the table's scan returns (every asked symbol of the day): for the first load
     # (hashes kept), then, on the replay's first batch, for the replayed partitions' exact keys.
     scans = [_rows(0, identities)]
-    ids = TableIdentities(2 * identities, "trade_id", lambda _days: scans.pop())
+    # A window that holds the table's day and every batch checked here: nothing is trimmed.
+    window = identities + len(SYMBOLS) + (2 * BATCHES + 1) * BATCH
+    ids = TableIdentities(window, "trade_id", lambda _days: scans.pop())
     started = time.perf_counter()
     every_symbol = _rows(identities, len(SYMBOLS)).set_column(1, "symbol", pa.array(SYMBOLS))
     ids.duplicates(every_symbol.to_batches()[0])  # one record per symbol loads the whole day
