@@ -269,10 +269,14 @@ class TableIdentities:
 
     def _remember(self, keys: pl.DataFrame) -> None:
         """New identities (rows of an identity frame with an epoch): hashes, owners, keys."""
+        self._hold(keys)
+        self._keys.add(keys)
+
+    def _hold(self, keys: pl.DataFrame) -> None:
+        """The hashes of `keys` in the set, with their partitions."""
         h = keys.get_column("h").to_numpy()
         self._hashes.add(h)
         self._owners.add(h, keys.get_column("p"))
-        self._keys.add(keys)
 
     def _load_missing(self, frame: pl.DataFrame) -> None:
         missing: dict[int, list[str]] = {}
@@ -290,21 +294,15 @@ class TableIdentities:
             self._loaded.setdefault(p, set()).add(pk)
         if not loaded.num_rows:
             return
-        keys = identity_frame(loaded, self._id_column).unique(subset="key")
+        keys = self._table_keys(loaded)
         # Partitions this batch replays (some of its hashes are in the table) stay exact now:
         # the comparison that follows needs their keys, and reading them again would cost a
         # second scan.
         replayed = keys.filter(pl.col("h").is_in(frame.get_column("h").implode()))
         exact = set(replayed.get_column("p").unique().to_list())
-        h = keys.get_column("h").to_numpy()
-        self._hashes.add(h)
-        self._owners.add(h, keys.get_column("p"))
+        self._hold(keys)
         self._exact.update(exact)
-        self._keys.add(
-            keys.filter(pl.col("p").is_in(list(exact))).with_columns(
-                epoch=pl.lit(_COMMITTED, pl.Int64)
-            )
-        )
+        self._keys.add(keys.filter(pl.col("p").is_in(list(exact))))
 
     def _make_exact(self, partitions: Iterable[int]) -> None:
         """Hold every exact key of `partitions` (partition hashes): read the committed ones
@@ -316,9 +314,14 @@ class TableIdentities:
         for p in wanted:
             for day, symbol in self._loaded.get(p, ()):
                 days.setdefault(day, []).append(symbol)
-        loaded = self._loader(days) if days else None  # may raise (retried): nothing changed
-        self.loads += 1
-        if loaded is not None and loaded.num_rows:
-            keys = identity_frame(loaded, self._id_column).unique(subset="key")
-            self._keys.add(keys.with_columns(epoch=pl.lit(_COMMITTED, pl.Int64)))
+        if days:
+            loaded = self._loader(days)  # may raise (retried): nothing changed yet
+            self.loads += 1
+            if loaded.num_rows:
+                self._keys.add(self._table_keys(loaded))
         self._exact.update(wanted)
+
+    def _table_keys(self, loaded: pa.Table) -> pl.DataFrame:
+        """The identity frame of rows read from the table, each identity once, committed."""
+        keys = identity_frame(loaded, self._id_column).unique(subset="key")
+        return keys.with_columns(epoch=pl.lit(_COMMITTED, pl.Int64))
