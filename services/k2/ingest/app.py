@@ -51,6 +51,7 @@ def build_worker(
             dataset.table_identifier,
             writer_id,
             settings.commit_attempts,
+            unique=(dataset.ingest_spec().identity,),
         )
         metrics = IngestMetrics(dataset.name, registry)
         group = group_id or settings.group_id_prefix + dataset.topic.name

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 
@@ -81,9 +81,15 @@ class IcebergSink:
     """Appends pending batches to one table."""
 
     def __init__(
-        self, catalog: Catalog, identifier: tuple[str, str], writer_id: str, max_attempts: int
+        self,
+        catalog: Catalog,
+        identifier: tuple[str, str],
+        writer_id: str,
+        max_attempts: int,
+        unique: Collection[str] = (),
     ) -> None:
         self._catalog = catalog
+        self._unique = unique  # columns that get no Parquet dictionary (k2.ingest.datafiles)
         self._identifier = identifier
         self._writer_id = writer_id
         self._max_attempts = max_attempts
@@ -239,6 +245,7 @@ class IcebergSink:
             table.io,
             pa.Table.from_batches(batches, schema=target),
             frozenset(partitions),
+            self._unique,
         )
 
     def _commit_files(

@@ -6,6 +6,7 @@ import struct
 from collections.abc import Callable
 from decimal import Decimal
 
+import pyarrow.parquet as pq
 import pytest
 
 from .conftest import Env, wait_for
@@ -57,3 +58,36 @@ def test_records_land_exactly_with_bad_ones_dead_lettered(env: Env, running: Cal
         for k in kinds
     }
     assert totals == {"consumed": total, "written": 300, "dead_lettered": 7}
+
+
+def test_data_files_carry_their_true_size_and_a_dictionary_only_where_values_repeat(
+    env: Env, running: Callable
+) -> None:
+    env.produce([env.trade(n) for n in range(200)], version=2)
+    running(env.worker())
+    wait_for(lambda: _offsets_done(env, 200))
+
+    table = env.catalog.load_table(env.catalogue.dataset("trades").table_identifier)
+    files = [task.file for task in table.scan().plan_files()]
+    assert files
+    assert sum(f.record_count for f in files) == 200
+    for data_file in files:
+        stored = table.io.new_input(data_file.file_path)
+        assert data_file.file_size_in_bytes == len(stored)  # the stream's length, not a HEAD
+        with stored.open() as stream:
+            parquet = pq.ParquetFile(stream)
+            group = parquet.metadata.row_group(0)
+            dictionary = {
+                group.column(i).path_in_schema: group.column(i).has_dictionary_page
+                for i in range(group.num_columns)
+            }
+            ids = {f.name: f.field_id for f in table.schema().fields}
+            assert parquet.schema_arrow.field("trade_id").metadata[b"PARQUET:field_id"] == (
+                str(ids["trade_id"]).encode()
+            )
+        assert dictionary["symbol"] and dictionary["price"]  # values that repeat
+        # The identity (unique by contract), sequence numbers and times never repeat much.
+        assert not dictionary["trade_id"]
+        assert not dictionary["venue_sequence"]
+        assert not dictionary["event_time"]
+        assert data_file.value_counts and data_file.lower_bounds  # statistics as pyiceberg's
