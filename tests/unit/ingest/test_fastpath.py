@@ -10,6 +10,8 @@ from typing import Any
 import fastavro
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from k2.contracts.schemas import load_schema
 from k2.ingest.errors import RecordError
@@ -158,12 +160,26 @@ def test_union_branch_out_of_range_is_declined() -> None:
     assert decode_block(w, [*bodies(3, 1), bytes(body)]) is None
 
 
-def test_decimal_beyond_precision_is_declined() -> None:
-    w = writer(version=1)
-    wide = trade(1)
-    wide["price"] = Decimal("12345678901.5")  # 19 digits at scale 8 > precision 18
-    values = [*bodies(2, 1), encode(wide, version=1, schema_id=7)[5:]]
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("price", Decimal("12345678901.5")),  # 19 digits at scale 8 > precision 18
+        ("price", Decimal("-10000000000")),  # -10^18 unscaled: one digit too many
+        ("size", Decimal("100000000000000000000")),  # 10^28 unscaled > precision 28
+        ("event_time", 253_402_300_800_000_000),  # year 10000: fastavro cannot read it
+        ("settlement_date", -719_163),  # the day before 0001-01-01
+    ],
+)
+def test_values_the_per_record_path_rejects_are_declined(column: str, value: object) -> None:
+    w = writer(version=2)
+    wide = {**trade(1), column: value}
+    values = [*bodies(2), encode(wide, version=2, schema_id=7)[5:]]
     assert decode_block(w, values) is None
+    edge = {
+        **wide,
+        column: Decimal("-9999999999.99999999") if column == "price" else trade(1)[column],
+    }
+    assert decode_block(w, [*bodies(2), encode(edge, version=2, schema_id=7)[5:]]) is not None
 
 
 def test_non_canonical_encoding_is_declined_not_misread() -> None:
@@ -180,3 +196,89 @@ def test_non_canonical_encoding_is_declined_not_misread() -> None:
 
 def test_empty_input_is_declined() -> None:
     assert decode_block(writer(), []) is None
+
+
+def _near_powers(bits: int) -> st.SearchStrategy[int]:
+    """Signed integers next to the powers of two (where encoded sizes change), and any."""
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    edges = sorted(
+        {
+            min(high, max(low, sign * 2**e + d))
+            for e in range(bits - 1)
+            for d in (-1, 0, 1)
+            for sign in (1, -1)
+        }
+    )
+    return st.one_of(st.sampled_from(edges), st.integers(low, high))
+
+
+def _fastavro_minimal(unscaled: int) -> bool:
+    """fastavro writes -2^(8k-1) in one byte more than its minimal two's complement (-128 as
+    ff80, not 80): a longer encoding, which the fast path declines by design."""
+    return not (unscaled < 0 and (-unscaled).bit_count() == 1 and (-unscaled).bit_length() % 8 == 0)
+
+
+def _decimal(digits: int) -> st.SearchStrategy[Decimal]:
+    """Unscaled values within `digits` digits, many at two's-complement byte boundaries."""
+    limit = 10**digits - 1
+    edges = st.sampled_from(
+        sorted(
+            {
+                max(-limit, min(limit, s * 2 ** (8 * k - 1) + d))
+                for k in range(1, 13)
+                for d in (-1, 0, 1)
+                for s in (1, -1)
+            }
+        )
+    )
+    unscaled = st.one_of(edges, st.sampled_from([limit, -limit, 0, -1]), st.integers(-limit, limit))
+    return unscaled.filter(_fastavro_minimal).map(lambda u: Decimal(u).scaleb(-8))
+
+
+_TEXT = st.one_of(
+    st.text(max_size=8),
+    st.integers(60, 70).map(lambda n: "x" * n),  # the length varint grows at 64
+    st.integers(8188, 8196).map(lambda n: "é" * (n // 2)),  # and at 8192 (2-byte chars)
+)
+_DAY = st.integers(-719_162, 2_932_896)  # years 1..9999
+
+
+@st.composite
+def _edge_trade(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        **trade(0),
+        "trade_id": draw(_TEXT),
+        "symbol": draw(_TEXT),
+        "instrument_id": draw(st.none() | _TEXT),
+        "venue_sequence": draw(_near_powers(64)),
+        "event_time": draw(_DAY) * 86_400_000_000 + draw(st.integers(0, 86_399_999_999)),
+        "event_time_nanos": draw(st.none() | _near_powers(64)),
+        "price": draw(_decimal(18)),
+        "size": draw(_decimal(28)),
+        "side": draw(st.sampled_from(["BUY", "SELL", "UNKNOWN"])),
+        "conditions": draw(st.lists(st.text(max_size=3), max_size=70)),
+        "buyer_broker_id": draw(st.none() | _TEXT),
+        "settlement_date": draw(st.none() | _DAY),
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_edge_trade(), min_size=1, max_size=12))
+def test_size_model_accepts_every_canonical_record_at_the_size_edges(
+    records: list[dict[str, Any]],
+) -> None:
+    """Every value the schema allows, at the edges where varint, string and decimal encodings
+    change length, takes the fast path and decodes exactly as fastavro does."""
+    w = writer()
+    values = [encode(r, version=2, schema_id=7)[5:] for r in records]
+    fast = decode_block(w, values)
+    assert fast is not None
+    assert fast.equals(decode_per_record(w, values))
+
+
+def test_a_longer_than_minimal_decimal_is_declined_and_decoded_per_record() -> None:
+    w = writer()
+    record = {**trade(1), "size": Decimal(-(2**63)).scaleb(-8)}
+    values = [*bodies(3), encode(record, version=2, schema_id=7)[5:]]
+    assert decode_block(w, values) is None
+    assert decode_per_record(w, values).column("size")[3].as_py() == record["size"]
