@@ -30,5 +30,5 @@ def test_meanings_come_from_the_comments_above_the_fields() -> None:
         "# Commit policy: flush when any limit is reached (freshness ≈ max_age_s + commit time).\n"
         in text
     )
-    assert "K2_INGEST_MAX_RECORDS=60000\n" in text
+    assert "K2_INGEST_MAX_RECORDS=100000\n" in text
     assert "# one of PLAINTEXT, SASL_PLAINTEXT, SASL_SSL; optional\n" in text

@@ -4,8 +4,9 @@ Hand-written because no library we use keeps a u64 set between calls with vector
 membership: polars' and pyarrow's `is_in` build a hash table per call, so checking a poll
 chunk against a store of N identities was one pass over all N (0.25 µs per record at 1M
 identities, growing with the store); a Python `set` of ints costs ~76 bytes per hash (76 MB
-per million) against 8-16 here and needs a Python int per record. This is an open-addressing
-table (linear probing) in one numpy array: a batch of b hashes costs O(b) whatever the size.
+per million) against 13-27 here (8-byte slots, 30-60 % full) and needs a Python int per
+record. This is an open-addressing table (linear probing) in one numpy array: a batch of b
+hashes costs O(b) whatever the size.
 
 It only narrows: callers compare exact keys for every hash it reports present, so a collision
 (two keys, one hash) costs a lookup and never drops a record. 0 marks an empty slot, so a
@@ -20,7 +21,10 @@ import numpy.typing as npt
 U64 = npt.NDArray[np.uint64]
 _EMPTY = np.uint64(0)
 _MIN_SLOTS = 1 << 10
-_MAX_LOAD = 0.5  # linear probing stays short (~1.5 probes a hit, ~2.5 a miss) up to here
+# Linear probing: at the highest load (just before the table doubles) a miss costs 58 ns at
+# 0.5, 77 at 0.6, 111 at 0.7 (measured, 10k-hash batches, 4M slots); 0.6 holds 2.5M hashes in
+# 32 MB where 0.5 doubled to 64 MB past 2.1M (a worker's peak RSS is a target).
+_MAX_LOAD = 0.6
 
 
 def _nonzero(hashes: U64) -> U64:
