@@ -234,7 +234,10 @@ class IngestWorker:
         inflight = self._inflight
         if inflight is None or self._source.paused or not self._batcher.is_full():
             return
-        wait([inflight], timeout=BEHIND_WAIT_S)
+        deadline = time.monotonic() + BEHIND_WAIT_S
+        # In short steps: a stop request (SIGTERM: hand over within 2 s) is seen at once.
+        while not inflight.done() and not self._stopping and time.monotonic() < deadline:
+            wait([inflight], timeout=DUE_POLL_S * 5)
         if inflight.done():
             self._join()
             self._flush()
