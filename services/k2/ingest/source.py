@@ -59,7 +59,7 @@ class KafkaSource:
         *,
         session_timeout_ms: int = 10_000,
         max_poll_interval_ms: int = 300_000,
-        queued_max_kbytes: int = 2 * 1024,
+        queued_max_kbytes: int = 1_024,
         on_lag: LagCallback | None = None,
         identity: WorkerIdentity | None = None,
     ) -> None:
