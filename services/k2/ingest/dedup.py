@@ -12,17 +12,17 @@ reloaded from the table, which holds everything committed.
 
 Layout, for speed and memory (the check runs on every consumed record). Every identity held
 is a 64-bit hash of its exact key (day, symbol, exchange, id: typed columns, nulls distinct
-from empty strings) in a hash set (`k2.ingest.hashset`), plus (hash, partition hash) for forgetting partitions: ~40
-bytes. Exact keys are held only where a comparison may need them and the table cannot give
-them: identities not committed yet (the open batch and the commit in flight), and every
-identity of a partition that has had a hash hit (a replay) — read from the table once, then
-kept complete. A batch is checked in vectorised steps: its hashes against the set (O(batch),
-whatever the store's size); only the rows whose hash is present (a replay, or a collision) are
-compared by exact key, after their partitions' exact keys are read from the table if not held;
-and first occurrence within the batch (exact keys compared only when some hash repeats). A hash only narrows the search: a duplicate is
-always an exact key match, so a collision can never drop a real record. Steady ingest (no
-replays) holds hashes only: 2M identities took ~180 MB of a worker's peak RSS with every exact
-key in memory.
+from empty strings) in a hash set (`k2.ingest.hashset`), plus (hash, partition hash) for
+forgetting partitions: ~40 bytes. Exact keys are held only where a comparison may need them
+and the table cannot give them: identities not committed yet (the open batch and the commit
+in flight), and every identity of a partition that has had a hash hit (a replay) — read from
+the table once, then kept complete. A batch is checked in vectorised steps: its hashes against
+the set (O(batch), whatever the store's size); only the rows whose hash is present (a replay,
+or a collision) are compared by exact key, after their partitions' exact keys are read from
+the table if not held; and first occurrence within the batch (exact keys compared only when
+some hash repeats). A hash only narrows the search: a duplicate is always an exact key match,
+so a collision can never drop a real record. Steady ingest (no replays) holds hashes only: 2M
+identities took ~180 MB of a worker's peak RSS with every exact key in memory.
 
 Exact at any volume, bounded memory: the unit the cache loads, keeps and forgets is a whole
 table partition, never a part of one. A partition is either absent (its identities are read

@@ -7,9 +7,9 @@ the source are only ever touched by the loop's thread.
 
 Backpressure: while the bytes consumed but not yet visible in the table (the open batch plus
 the commit in flight) exceed `max_buffered_bytes`, or the open batch is full and the commit in
-flight has not landed within `BEHIND_WAIT_S`, the loop pauses every partition and keeps polling
-(which keeps the member alive in its group) until the commit lands; then it resumes. Only the loop's thread
-pauses or resumes; the committer thread's retries only wait.
+flight has not landed within `BEHIND_WAIT_S`, the loop pauses every partition and keeps
+polling (which keeps the member alive in its group) until the commit lands; then it resumes.
+Only the loop's thread pauses or resumes; the committer thread's retries only wait.
 """
 
 from __future__ import annotations
