@@ -157,6 +157,9 @@ class _FileWriter:
             TableProperties.PARQUET_ROW_GROUP_LIMIT,
             TableProperties.PARQUET_ROW_GROUP_LIMIT_DEFAULT,
         )
+        # Read-only lookups, the same for every file of the commit.
+        self._statistics = compute_statistics_plan(self._schema, metadata.properties)
+        self._field_ids = parquet_path_to_id_mapping(self._schema)
 
     def write(self, tasks: list[WriteTask]) -> list[DataFile]:
         return list(ExecutorFactory.get_or_create().map(self._write_task, tasks))
@@ -187,8 +190,8 @@ class _FileWriter:
             size = stream.tell()  # the file's length: no request to the store for it
         statistics = data_file_statistics_from_parquet_metadata(
             parquet_metadata=parquet.writer.metadata,
-            stats_columns=compute_statistics_plan(self._schema, self._metadata.properties),
-            parquet_column_mapping=parquet_path_to_id_mapping(self._schema),
+            stats_columns=self._statistics,
+            parquet_column_mapping=self._field_ids,
         )
         return DataFile.from_args(
             content=DataFileContent.DATA,
