@@ -227,7 +227,7 @@ class IngestWorker:
         without pausing, then (still behind) paused by `_apply_backpressure`.
 
         Pausing makes librdkafka drop the partitions' prefetched messages and fetch them again
-        on resume, and most commits land well within the wait (0.2-0.3 s for 60k-100k trades):
+        on resume (librdkafka#5343, open), and most commits land well within the wait (0.2-0.3 s for 60k-100k trades):
         pausing at once cost a refill after every commit. Not polling meanwhile is safe: the
         group's heartbeats run on librdkafka's thread, and the wait is far below
         `max.poll.interval.ms`; a rebalance is served at the next poll."""
